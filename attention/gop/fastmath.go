@@ -1,0 +1,77 @@
+package gop
+
+import "math"
+
+// Exp returns e^x. float32 uses a fast polynomial (relative error < 2e-7 on
+// [−87, 88], 0 below, +Inf above); float64 uses math.Exp, so gradient checks in
+// float64 see the exact function.
+func Exp[T Float](x T) T {
+	if _, ok := any(x).(float32); ok {
+		return T(exp32(float32(x)))
+	}
+	return T(math.Exp(float64(x)))
+}
+
+// Tanh returns tanh(x). float32 uses a clamped rational approximation (absolute
+// error < 1e-6); float64 uses math.Tanh.
+func Tanh[T Float](x T) T {
+	if _, ok := any(x).(float32); ok {
+		return T(tanh32(float32(x)))
+	}
+	return T(math.Tanh(float64(x)))
+}
+
+// exp32 is the Cephes expf scheme: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-6
+// polynomial, scaled by 2^n through the exponent bits.
+func exp32(x float32) float32 {
+	if x > 88.72283 {
+		return float32(math.Inf(1))
+	}
+	if x < -87.33654 {
+		return 0
+	}
+	if x != x {
+		return x
+	}
+	const log2e = 1.44269504088896341
+	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	// Cody–Waite reduction with ln2 split in two.
+	r := x - n*0.693359375
+	r -= n * -2.12194440e-4
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+// tanh32 is Eigen's fast float tanh: a 13/6 rational approximation, clamped
+// where tanh is ±1 in float32.
+func tanh32(x float32) float32 {
+	const clamp = 7.90531110763549805
+	if x > clamp {
+		x = clamp
+	} else if x < -clamp {
+		x = -clamp
+	}
+	if x > -0.0004 && x < 0.0004 {
+		return x
+	}
+	x2 := x * x
+	p := float32(-2.76076847742355e-16)
+	p = p*x2 + 2.00018790482477e-13
+	p = p*x2 + -8.60467152213735e-11
+	p = p*x2 + 5.12229709037114e-08
+	p = p*x2 + 1.48572235717979e-05
+	p = p*x2 + 6.37261928875436e-04
+	p = p*x2 + 4.89352455891786e-03
+	p *= x
+	q := float32(1.19825839466702e-06)
+	q = q*x2 + 1.18534705686654e-04
+	q = q*x2 + 2.26843463243900e-03
+	q = q*x2 + 4.89352518554385e-03
+	return p / q
+}
