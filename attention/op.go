@@ -139,7 +139,7 @@ func (op *MultiHeadOp[T]) Do(vs ...G.Value) (G.Value, error) {
 				copy(kb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[d+h*hd:d+(h+1)*hd])
 				copy(vb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[2*d+h*hd:2*d+(h+1)*hd])
 			}
-			q := qkv[b*c.T*3*d+h*hd:]             // (T, HD), row stride 3D
+			q := qkv[b*c.T*3*d+h*hd:]            // (T, HD), row stride 3D
 			s := op.s[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
 			p := op.p[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
 			gemm(false, true, c.T, tk, hd, op.scale, q, 3*d, kb, hd, 0, s, tk)

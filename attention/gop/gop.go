@@ -129,7 +129,7 @@ func Pick[T Float](packed *G.Node, off int, shape ...int) (*G.Node, error) {
 	return G.ApplyOp(op, packed)
 }
 
-func (op *pickOp[T]) Arity() int     { return 1 }
+func (op *pickOp[T]) Arity() int    { return 1 }
 func (op *pickOp[T]) Type() hm.Type { return FnType(len(op.shape), 1) }
 func (op *pickOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape(append([]int(nil), op.shape...)), nil
