@@ -1,0 +1,51 @@
+package transformer
+
+import (
+	"testing"
+
+	"github.com/sinklab/sinklab/data"
+)
+
+// The peer's two configs (../shared/bench/peer_torch.py): AdamW, softmax
+// attention, pre-LN, GELU MLP ×4, learned positions, float32.
+func benchTrain(b *testing.B, task string, mod func(c *Config)) {
+	tr := newTestTrainer(b, task, func(c *Config) {
+		c.Model.Positions = PosLearnedAdd
+		c.Optim.LR, c.Optim.WeightDecay = 3e-4, 0.01
+		c.Data.EvalSize = 0
+		mod(c)
+	})
+	for i := 0; i < 3; i++ { // warm up: gorgonia allocates its registers on the first runs
+		if _, err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N)/sec, "steps/s")
+	b.ReportMetric(float64(b.N*tr.Cfg.Train.Batch*tr.Task.SeqLen())/sec, "tokens/s")
+}
+
+// BenchmarkTrainTiny: vocab 64, d 64, 2 layers, 4 heads, seq 32, batch 16.
+func BenchmarkTrainTiny(b *testing.B) {
+	benchTrain(b, data.TaskZipf, func(c *Config) {
+		c.Model.DModel, c.Model.Layers, c.Model.Heads = 64, 2, 4
+		c.Data.SeqLen, c.Data.Vocab = 32, 64
+		c.Train.Batch = 16
+	})
+}
+
+// BenchmarkTrainInduction: vocab 100, d 128, 2 layers, 4 heads, seq 12, batch 256.
+func BenchmarkTrainInduction(b *testing.B) {
+	benchTrain(b, data.TaskInduction, func(c *Config) {
+		c.Model.DModel, c.Model.Layers, c.Model.Heads = 128, 2, 4
+		c.Train.Batch = 256
+	})
+}

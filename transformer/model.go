@@ -1,0 +1,257 @@
+package transformer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/sinklab/sinklab/attention"
+	"github.com/sinklab/sinklab/attention/gop"
+)
+
+// Param is one parameter tensor of the model. Its data is shared by every
+// graph built from the model (training shards, evaluation), and updated in
+// place by the optimizer.
+type Param[T gop.Float] struct {
+	Name  string // TransformerLens-like: blocks.0.attn.W_QKV
+	Shape []int
+	Data  []T
+	Decay bool // weight decay applies (matrices, not biases or gains)
+	dense *tensor.Dense
+}
+
+// Model is the set of parameters and the shape of the network.
+type Model[T gop.Float] struct {
+	Cfg    ModelConfig
+	Params []*Param[T]
+	byName map[string]*Param[T]
+	T      int // sequence length of the task (without the sink token)
+}
+
+// D returns the residual width.
+func (m *Model[T]) D() int { return m.Cfg.DModel }
+
+// HD returns the head dimension.
+func (m *Model[T]) HD() int { return m.Cfg.DModel / m.Cfg.Heads }
+
+// Param returns the parameter with the given name, or nil.
+func (m *Model[T]) Param(name string) *Param[T] { return m.byName[name] }
+
+// NumParams counts the model's scalars.
+func (m *Model[T]) NumParams() int {
+	n := 0
+	for _, p := range m.Params {
+		n += len(p.Data)
+	}
+	return n
+}
+
+// NewModel creates the parameters with GPT-2's initialisation: weights
+// N(0, init_std²), residual output projections N(0, init_std²/(2·n_layers)),
+// biases 0, LayerNorm gains 1. cfg.Vocab and cfg.NCtx must be resolved.
+func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T], error) {
+	if cfg.Vocab < 1 || cfg.NCtx < seqLen {
+		return nil, fmt.Errorf("transformer: vocabulary %d and n_ctx %d (sequence length %d) must be resolved", cfg.Vocab, cfg.NCtx, seqLen)
+	}
+	m := &Model[T]{Cfg: cfg, byName: map[string]*Param[T]{}, T: seqLen}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	std := cfg.InitStd
+	resStd := std / math.Sqrt(2*float64(cfg.Layers))
+	d, f := cfg.DModel, cfg.DModel*cfg.MLPRatio
+	add := func(name string, decay bool, init func() T, shape ...int) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		p := &Param[T]{Name: name, Shape: shape, Data: make([]T, n), Decay: decay}
+		for i := range p.Data {
+			p.Data[i] = init()
+		}
+		p.dense = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(p.Data))
+		m.Params = append(m.Params, p)
+		m.byName[name] = p
+	}
+	normal := func(s float64) func() T { return func() T { return T(s * rng.NormFloat64()) } }
+	zero := func() T { return 0 }
+	one := func() T { return 1 }
+	de, dp := d, d
+	if cfg.Positions == PosConcat {
+		de, dp = d/2, d-d/2
+	}
+	add("embed.W_E", true, normal(std), cfg.Vocab, de)
+	if cfg.Positions != PosNone {
+		add("pos_embed.W_pos", true, normal(std), cfg.NCtx, dp)
+	}
+	if cfg.SinkToken {
+		add("sink_token", false, normal(std), d)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		b := fmt.Sprintf("blocks.%d.", l)
+		if cfg.PreLN {
+			add(b+"ln1.w", false, one, d)
+			add(b+"ln1.b", false, zero, d)
+		}
+		add(b+"attn.W_QKV", true, normal(std), d, 3*d)
+		add(b+"attn.b_QKV", false, zero, 3*d)
+		if cfg.KVBias {
+			add(b+"attn.kv_bias", false, normal(std), 2, d)
+		}
+		add(b+"attn.W_O", true, normal(resStd), d, d)
+		add(b+"attn.b_O", false, zero, d)
+		if cfg.MLP {
+			if cfg.PreLN {
+				add(b+"ln2.w", false, one, d)
+				add(b+"ln2.b", false, zero, d)
+			}
+			add(b+"mlp.W_in", true, normal(std), d, f)
+			add(b+"mlp.b_in", false, zero, f)
+			add(b+"mlp.W_out", true, normal(resStd), f, d)
+			add(b+"mlp.b_out", false, zero, d)
+		}
+	}
+	if cfg.PreLN {
+		add("ln_final.w", false, one, d)
+		add("ln_final.b", false, zero, d)
+	}
+	add("unembed.W_U", true, normal(std), d, cfg.Vocab)
+	return m, nil
+}
+
+// graph is one compiled computation over a fixed batch shape: a training
+// shard (with gradients) or an evaluation pass (forward only).
+type graph[T gop.Float] struct {
+	g     *G.ExprGraph
+	vm    G.VM
+	b     int
+	nodes []*G.Node // one per model parameter, same order
+	embed *embedOp[T]
+	ce    *crossEntropyOp[T]
+	attn  []*attention.MultiHeadOp[T] // per layer
+	qkv   []*linearOp[T]              // per layer: the fused projection (B·T', 3D)
+	resid [][]T                       // per layer: blocks.{l}.hook_resid_pre (B·T', D)
+	loss  *G.Node
+}
+
+// buildGraph compiles the model for batches of b sequences. With train, it
+// adds the backward pass and binds gradients to the parameter nodes.
+func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*graph[T], error) {
+	cfg := m.Cfg
+	g := G.NewGraph()
+	gr := &graph[T]{g: g, b: b}
+	dt := gop.Dtype[T]()
+	node := map[string]*G.Node{}
+	for _, p := range m.Params {
+		// Every node is named: gorgonia merges unnamed input nodes that look alike.
+		n := G.NewTensor(g, dt, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(p.dense))
+		gr.nodes = append(gr.nodes, n)
+		node[p.Name] = n
+	}
+	tp := m.T + btoi(cfg.SinkToken)
+	d := cfg.DModel
+	x, eop, err := embed[T](node["embed.W_E"], node["pos_embed.W_pos"], node["sink_token"], b, m.T, cfg.Positions)
+	if err != nil {
+		return nil, err
+	}
+	gr.embed = eop
+	gr.resid = append(gr.resid, eop.xbuf)
+	for l := 0; l < cfg.Layers; l++ {
+		pre := fmt.Sprintf("blocks.%d.", l)
+		h := x
+		if cfg.PreLN {
+			if h, err = layerNorm[T](x, node[pre+"ln1.w"], node[pre+"ln1.b"]); err != nil {
+				return nil, err
+			}
+		}
+		qkv, err := linear[T](h, node[pre+"attn.W_QKV"], node[pre+"attn.b_QKV"], nil)
+		if err != nil {
+			return nil, err
+		}
+		gr.qkv = append(gr.qkv, qkv.Op().(*linearOp[T]))
+		a, aop, err := attention.NewMultiHead[T](qkv, node[pre+"attn.kv_bias"], attention.MultiHeadConfig{
+			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias})
+		if err != nil {
+			return nil, err
+		}
+		gr.attn = append(gr.attn, aop)
+		if x, err = linear[T](a, node[pre+"attn.W_O"], node[pre+"attn.b_O"], x); err != nil {
+			return nil, err
+		}
+		if cfg.MLP {
+			h := x
+			if cfg.PreLN {
+				if h, err = layerNorm[T](x, node[pre+"ln2.w"], node[pre+"ln2.b"]); err != nil {
+					return nil, err
+				}
+			}
+			u, err := linear[T](h, node[pre+"mlp.W_in"], node[pre+"mlp.b_in"], nil)
+			if err != nil {
+				return nil, err
+			}
+			if u, err = gelu[T](u); err != nil {
+				return nil, err
+			}
+			if x, err = linear[T](u, node[pre+"mlp.W_out"], node[pre+"mlp.b_out"], x); err != nil {
+				return nil, err
+			}
+		}
+		if l+1 < cfg.Layers {
+			gr.resid = append(gr.resid, x.Op().(*linearOp[T]).ybuf)
+		}
+	}
+	if cfg.PreLN {
+		if x, err = layerNorm[T](x, node["ln_final.w"], node["ln_final.b"]); err != nil {
+			return nil, err
+		}
+	}
+	logits, err := linear[T](x, node["unembed.W_U"], nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	loss, ceop, err := crossEntropy[T](logits, b, m.T, cfg.SinkToken, lossScale)
+	if err != nil {
+		return nil, err
+	}
+	gr.ce, gr.loss = ceop, loss
+	if train {
+		if _, err := G.Grad(loss, gr.nodes...); err != nil {
+			return nil, fmt.Errorf("transformer: backward graph: %w", err)
+		}
+		gr.vm = G.NewTapeMachine(g, G.BindDualValues(gr.nodes...))
+	} else {
+		gr.vm = G.NewTapeMachine(g)
+	}
+	return gr, nil
+}
+
+// run executes the graph on tokens, targets and mask of its batch shape.
+func (gr *graph[T]) run(tokens, targets []int32, mask []float32) error {
+	gr.embed.setTokens(tokens)
+	gr.ce.setTargets(targets, mask)
+	gr.vm.Reset()
+	return gr.vm.RunAll()
+}
+
+// lossValue returns the scalar loss of the last run.
+func (gr *graph[T]) lossValue() float64 {
+	switch v := gr.ce.out.(type) {
+	case *G.F32:
+		return float64(*v)
+	case *G.F64:
+		return float64(*v)
+	}
+	return math.NaN()
+}
+
+// grad returns the accumulated gradient of parameter i.
+func (gr *graph[T]) grad(i int) ([]T, error) {
+	v, err := gr.nodes[i].Grad()
+	if err != nil {
+		return nil, err
+	}
+	return gop.Data[T](v), nil
+}
+
+func (gr *graph[T]) close() { gr.vm.Close() }

@@ -1,0 +1,331 @@
+package transformer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/data"
+	"github.com/sinklab/sinklab/probes"
+)
+
+// StepStats describes one optimizer step.
+type StepStats struct {
+	Step     int     // 1-based index of the step just taken
+	Tokens   int64   // tokens seen so far (B·T per step)
+	Loss     float64 // training loss of the batch (before the update)
+	LR       float64 // learning rate used
+	GradNorm float64 // global L2 norm of the gradient, before clipping
+	Seconds  float64 // wall time of the step
+}
+
+// EvalStats is the result of a pass over the held-out set.
+type EvalStats struct {
+	Loss     float64            // mean over sequences of Σ mask·CE, like the training loss
+	Accuracy float64            // share of scored positions predicted right (NaN without any)
+	Groups   map[string]float64 // mean CE over weighted positions per metric group
+}
+
+// ErrNonFinite is returned when the loss or gradient is NaN or ±Inf; the
+// parameters are left as they were before that step.
+var ErrNonFinite = errors.New("loss is not finite")
+
+// Trainer owns a model, its compiled graphs, the optimizer and the data
+// stream of one run. It computes; it writes no files.
+type Trainer[T gop.Float] struct {
+	Cfg   Config
+	Task  data.Task
+	Model *Model[T]
+
+	shards []*graph[T]
+	evals  map[int]*graph[T] // forward graphs by batch size
+	opt    *optimizer[T]
+	grads  [][]T // summed gradient per parameter
+	batch  *data.Batch
+	pcg    *rand.PCG // the data stream's state (checkpointed)
+	rng    *rand.Rand
+	step   int
+	tokens int64
+	evalB  []*data.Batch
+
+	work []chan struct{} // one per shard ≥ 1: start signal
+	done chan error
+}
+
+// NewTrainer builds the model and its graphs. cfg must be resolved and valid.
+func NewTrainer[T gop.Float](cfg Config, task data.Task) (*Trainer[T], error) {
+	mc := cfg.Model
+	if mc.Vocab == 0 {
+		mc.Vocab = task.Vocab()
+	}
+	if mc.Vocab < task.Vocab() {
+		return nil, fmt.Errorf("model.d_vocab = %d is smaller than the task's vocabulary %d", mc.Vocab, task.Vocab())
+	}
+	if mc.NCtx == 0 {
+		mc.NCtx = task.SeqLen()
+	}
+	if mc.Positions != PosNone && task.SeqLen() > mc.NCtx {
+		return nil, fmt.Errorf("sequence length %d is longer than model.n_ctx = %d positions", task.SeqLen(), mc.NCtx)
+	}
+	cfg.Model = mc
+	m, err := NewModel[T](mc, task.SeqLen(), cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	tr := &Trainer[T]{Cfg: cfg, Task: task, Model: m, evals: map[int]*graph[T]{}}
+	bs := cfg.Train.Batch / cfg.Train.Shards
+	for s := 0; s < cfg.Train.Shards; s++ {
+		g, err := buildGraph(m, bs, true, T(1/float64(cfg.Train.Batch)))
+		if err != nil {
+			tr.Close()
+			return nil, err
+		}
+		tr.shards = append(tr.shards, g)
+	}
+	tr.opt = newOptimizer(cfg.Optim, m.Params)
+	for _, p := range m.Params {
+		tr.grads = append(tr.grads, make([]T, len(p.Data)))
+	}
+	tr.batch = data.NewBatch(cfg.Train.Batch, task.SeqLen())
+	tr.pcg = rand.NewPCG(cfg.Seed, 0xda7a)
+	tr.rng = rand.New(tr.pcg)
+	tr.done = make(chan error, len(tr.shards))
+	for s := 1; s < len(tr.shards); s++ {
+		c := make(chan struct{})
+		tr.work = append(tr.work, c)
+		go tr.worker(s, c)
+	}
+	return tr, nil
+}
+
+// worker runs shard s each time it is signalled.
+func (tr *Trainer[T]) worker(s int, start chan struct{}) {
+	for range start {
+		tr.done <- tr.runShard(s)
+	}
+}
+
+func (tr *Trainer[T]) runShard(s int) error {
+	b := tr.batch
+	n := len(tr.shards)
+	per := b.B / n * b.T
+	lo, hi := s*per, (s+1)*per
+	return tr.shards[s].run(b.Inputs[lo:hi], b.Targets[lo:hi], b.Mask[lo:hi])
+}
+
+// Close stops the shard workers and releases the graphs.
+func (tr *Trainer[T]) Close() {
+	for _, c := range tr.work {
+		close(c)
+	}
+	tr.work = nil
+	for _, g := range tr.shards {
+		g.close()
+	}
+	for _, g := range tr.evals {
+		g.close()
+	}
+}
+
+// StepCount returns the number of optimizer steps taken.
+func (tr *Trainer[T]) StepCount() int { return tr.step }
+
+// Tokens returns the number of training tokens seen.
+func (tr *Trainer[T]) Tokens() int64 { return tr.tokens }
+
+// Step draws a batch and takes one optimizer step.
+func (tr *Trainer[T]) Step() (StepStats, error) {
+	start := time.Now()
+	tr.Task.Fill(tr.rng, tr.batch)
+	for _, c := range tr.work {
+		c <- struct{}{}
+	}
+	err := tr.runShard(0)
+	for range tr.work {
+		if e := <-tr.done; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return StepStats{}, fmt.Errorf("transformer: step %d: %w", tr.step+1, err)
+	}
+	var loss float64
+	for _, g := range tr.shards {
+		loss += g.lossValue()
+	}
+	// Sum shard gradients in shard order (deterministic), then zero them:
+	// gorgonia accumulates gradients across runs.
+	var sq float64
+	for i := range tr.grads {
+		dst := tr.grads[i]
+		for s, g := range tr.shards {
+			src, err := g.grad(i)
+			if err != nil {
+				return StepStats{}, fmt.Errorf("transformer: gradient of %s: %w", tr.Model.Params[i].Name, err)
+			}
+			if s == 0 {
+				copy(dst, src)
+			} else {
+				for j, v := range src {
+					dst[j] += v
+				}
+			}
+			clear(src)
+		}
+		for _, v := range dst {
+			sq += float64(v) * float64(v)
+		}
+	}
+	norm := math.Sqrt(sq)
+	st := StepStats{Step: tr.step + 1, Loss: loss, GradNorm: norm}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return st, fmt.Errorf("transformer: step %d: %w (loss %v, gradient norm %v)", tr.step+1, ErrNonFinite, loss, norm)
+	}
+	if c := tr.Cfg.Optim.ClipNorm; c > 0 && norm > c {
+		k := T(c / (norm + 1e-6))
+		for _, g := range tr.grads {
+			for j := range g {
+				g[j] *= k
+			}
+		}
+	}
+	st.LR = lrAt(tr.Cfg.Optim, tr.step, tr.Cfg.Train.Steps)
+	tr.opt.step(tr.Model.Params, tr.grads, st.LR)
+	tr.step++
+	tr.tokens += int64(tr.batch.B * tr.batch.T)
+	st.Tokens = tr.tokens
+	st.Seconds = time.Since(start).Seconds()
+	return st, nil
+}
+
+// evalGraph returns the forward graph for batches of b sequences.
+func (tr *Trainer[T]) evalGraph(b int) (*graph[T], error) {
+	if g, ok := tr.evals[b]; ok {
+		return g, nil
+	}
+	g, err := buildGraph(tr.Model, b, false, T(1/float64(b)))
+	if err != nil {
+		return nil, err
+	}
+	tr.evals[b] = g
+	return g, nil
+}
+
+func (tr *Trainer[T]) evalBatches() []*data.Batch {
+	if tr.evalB == nil {
+		tr.evalB = tr.Task.Eval(tr.Cfg.Train.EvalBatch)
+	}
+	return tr.evalB
+}
+
+// Evaluate runs the model over the task's held-out set.
+func (tr *Trainer[T]) Evaluate() (EvalStats, error) {
+	groups := tr.Task.Groups()
+	gsum := make([]float64, len(groups))
+	gcnt := make([]float64, len(groups))
+	var loss float64
+	var seqs, right, scored int
+	for _, b := range tr.evalBatches() {
+		g, err := tr.evalGraph(b.B)
+		if err != nil {
+			return EvalStats{}, err
+		}
+		if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
+			return EvalStats{}, fmt.Errorf("transformer: evaluation: %w", err)
+		}
+		loss += g.lossValue() * float64(b.B)
+		seqs += b.B
+		for i, ce := range g.ce.ce {
+			if b.Score[i] {
+				scored++
+				if g.ce.pred[i] == b.Targets[i] {
+					right++
+				}
+			}
+			if b.Mask[i] > 0 {
+				k := int(b.Group[i])
+				gsum[k] += ce
+				gcnt[k]++
+			}
+		}
+	}
+	st := EvalStats{Loss: math.NaN(), Accuracy: math.NaN(), Groups: map[string]float64{}}
+	if seqs > 0 {
+		st.Loss = loss / float64(seqs)
+	}
+	if scored > 0 {
+		st.Accuracy = float64(right) / float64(scored)
+	}
+	for k, name := range groups {
+		if gcnt[k] > 0 {
+			st.Groups[name] = gsum[k] / gcnt[k]
+		}
+	}
+	return st, nil
+}
+
+// HasEval reports whether the task has a held-out set.
+func (tr *Trainer[T]) HasEval() bool { return len(tr.evalBatches()) > 0 }
+
+// Capture runs the model on the fixed probe batch (the first held-out batch)
+// and returns copies of its attention maps, values and residual streams.
+func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
+	bs := tr.evalBatches()
+	if len(bs) == 0 {
+		return nil, errors.New("transformer: the task has no held-out set to probe on")
+	}
+	b := bs[0]
+	g, err := tr.evalGraph(b.B)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
+		return nil, fmt.Errorf("transformer: probe pass: %w", err)
+	}
+	mc := tr.Model.Cfg
+	tp := tr.Model.T + btoi(mc.SinkToken)
+	H, HD, D := mc.Heads, tr.Model.HD(), mc.DModel
+	c := &probes.Capture{B: b.B, T: tp, L: mc.Layers, H: H, HD: HD, D: D, Causal: mc.Causal,
+		Normalized: attentionRowsSumToOne(mc), SinkToken: mc.SinkToken, Variant: mc.Attention}
+	for l := 0; l < mc.Layers; l++ {
+		op := g.attn[l]
+		w, tk := op.Weights(), op.KeySlots()
+		off := tk - tp // 1 when the key/value bias is slot 0
+		attn := make([]float32, b.B*H*tp*tp)
+		for r := 0; r < b.B*H*tp; r++ {
+			for j := 0; j < tp; j++ {
+				attn[r*tp+j] = float32(w[r*tk+off+j])
+			}
+		}
+		qkv := g.qkv[l].ybuf // (B·T', 3D)
+		vals := make([]float32, b.B*H*tp*HD)
+		for bb := 0; bb < b.B; bb++ {
+			for h := 0; h < H; h++ {
+				for t := 0; t < tp; t++ {
+					src := qkv[(bb*tp+t)*3*D+2*D+h*HD:]
+					dst := vals[((bb*H+h)*tp+t)*HD:]
+					for k := 0; k < HD; k++ {
+						dst[k] = float32(src[k])
+					}
+				}
+			}
+		}
+		res := make([]float32, b.B*tp*D)
+		for i, v := range g.resid[l] {
+			res[i] = float32(v)
+		}
+		c.Attn = append(c.Attn, attn)
+		c.Values = append(c.Values, vals)
+		c.Resid = append(c.Resid, res)
+	}
+	return c, nil
+}
+
+// attentionRowsSumToOne: rows sum to 1 over real tokens only for normalized
+// variants without the key/value bias slot.
+func attentionRowsSumToOne(mc ModelConfig) bool {
+	return !mc.KVBias && variantNormalized(mc.Attention)
+}
