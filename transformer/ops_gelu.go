@@ -1,8 +1,6 @@
 package transformer
 
 import (
-	"math"
-
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -42,6 +40,10 @@ func (op *geluOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *geluOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x := gop.Data[T](vs[0])
 	y, th := op.ybuf, op.th
+	if x32, ok := any(x).([]float32); ok {
+		gop.GeluTanh32(x32, any(y).([]float32), any(th).([]float32))
+		return op.y, nil
+	}
 	for i, v := range x {
 		t := gop.Tanh(T(geluC) * (v + 0.044715*v*v*v))
 		th[i] = t
@@ -89,4 +91,3 @@ func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	return op.dx, nil
 }
 
-var _ = math.Sqrt

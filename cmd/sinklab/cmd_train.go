@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/sinklab/sinklab/data"
+	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer"
+)
+
+func init() { subcommands = append(subcommands, newTrainCmd) }
+
+// trainOptions are the flags of `sinklab train`.
+type trainOptions struct {
+	Task      string
+	Config    string
+	Sets      []string
+	Steps     int
+	Seed      int64
+	Out       string
+	RunID     string
+	ListTasks bool
+	ShowCfg   bool
+}
+
+// AddFlags registers the flags.
+func (o *trainOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.Task, "task", "", "task to train on (default induction; see --list-tasks)")
+	f.StringVar(&o.Config, "config", "", "YAML config file (sections task, seed, model, optim, train, data, probe, checkpoint)")
+	f.StringArrayVar(&o.Sets, "set", nil, "override one config key, e.g. --set model.n_heads=8 (repeatable)")
+	f.IntVar(&o.Steps, "steps", 0, "number of training steps (same as --set train.steps=N)")
+	f.Int64Var(&o.Seed, "seed", -1, "random seed (same as --set seed=S)")
+	f.StringVar(&o.Out, "out", "runs", "folder that holds run folders")
+	f.StringVar(&o.RunID, "run-id", "", "name of the run folder (default <task>-<UTC time>)")
+	f.BoolVar(&o.ListTasks, "list-tasks", false, "list the tasks and exit")
+	f.BoolVar(&o.ShowCfg, "print-config", false, "print the resolved config as JSON and exit")
+}
+
+func newTrainCmd(a *app) *cobra.Command {
+	o := &trainOptions{}
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a small transformer and record how attention sinks form",
+		Long: `train trains a causal transformer (or a non-causal one for classification) on a
+synthetic task and writes runs/<run-id>/: config.json, metrics/ (one Parquet part per
+flush), probes/ and layers/ (per-head and per-layer sink metrics at probe steps).
+
+The configuration is resolved in order: the task's defaults, then --config FILE.yaml,
+then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.`,
+		Example: `  sinklab train                                   # induction, ~1 minute, a BOS sink forms
+  sinklab train --task copy --steps 300
+  sinklab train --set model.attention=sigmoid --set model.n_heads=8
+  sinklab train --config sweep-cell.yaml --run-id my-run
+  sinklab train --list-tasks`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTrain(cmd.Context(), a, o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// resolveTrainConfig applies defaults, the config file and --set overrides.
+func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
+	var file []byte
+	task := o.Task
+	if o.Config != "" {
+		b, err := os.ReadFile(o.Config)
+		if err != nil {
+			return transformer.Config{}, usagef("config file: %v", err)
+		}
+		file = b
+		var head struct {
+			Task string `yaml:"task"`
+		}
+		if err := yaml.Unmarshal(b, &head); err != nil {
+			return transformer.Config{}, usagef("config file %s: %v", o.Config, err)
+		}
+		if task == "" {
+			task = head.Task
+		} else if head.Task != "" && head.Task != task {
+			return transformer.Config{}, usagef("--task %s contradicts task: %s in %s", task, head.Task, o.Config)
+		}
+	}
+	for _, s := range o.Sets {
+		if k, v, ok := strings.Cut(s, "="); ok && strings.TrimSpace(k) == "task" {
+			if task != "" && task != strings.TrimSpace(v) {
+				return transformer.Config{}, usagef("--set task=%s contradicts task %s", v, task)
+			}
+			task = strings.TrimSpace(v)
+		}
+	}
+	if task == "" {
+		task = data.TaskInduction
+	}
+	cfg, err := transformer.DefaultConfig(task)
+	if err != nil {
+		return cfg, usagef("unknown task %q (tasks: %s)", task, strings.Join(data.Names(), ", "))
+	}
+	if file != nil {
+		if err := cfg.ApplyYAML(file); err != nil {
+			return cfg, usagef("%s: %v", o.Config, err)
+		}
+	}
+	for _, s := range o.Sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return cfg, usagef("--set %q: want key=value", s)
+		}
+		if err := cfg.Set(strings.TrimSpace(k), v); err != nil {
+			return cfg, usagef("--set: %v", err)
+		}
+	}
+	if o.Steps != 0 {
+		cfg.Train.Steps = o.Steps
+	}
+	if o.Seed >= 0 {
+		cfg.Seed = uint64(o.Seed)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	return cfg, nil
+}
+
+// trainRunConfig is the content of config.json.
+type trainRunConfig struct {
+	Command string             `json:"command"`
+	RunID   string             `json:"run_id"`
+	Version string             `json:"sinklab_version"`
+	Seed    uint64             `json:"seed"`
+	Created string             `json:"created"`
+	Config  transformer.Config `json:"config"`
+}
+
+func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
+	if o.ListTasks {
+		w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		for _, n := range data.Names() {
+			fmt.Fprintf(w, "%s\t%s\n", n, data.Describe(n))
+		}
+		return w.Flush()
+	}
+	cfg, err := resolveTrainConfig(o)
+	if err != nil {
+		return err
+	}
+	task, err := data.New(cfg.Task, cfg.Data, cfg.Seed)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	runner, err := transformer.NewRunner(cfg, task)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer runner.Close()
+	cfg = runner.Config()
+	if o.ShowCfg {
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		fmt.Fprintln(a.stdout, string(b))
+		return nil
+	}
+	dir, runID, err := makeRunDir(o.Out, o.RunID, cfg.Task, false)
+	if err != nil {
+		return err
+	}
+	rc := trainRunConfig{Command: "train", RunID: runID, Version: Version(), Seed: cfg.Seed,
+		Created: time.Now().UTC().Format(time.RFC3339), Config: cfg}
+	cj, err := json.MarshalIndent(rc, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.json"), cj); err != nil {
+		return fmt.Errorf("train: write config.json: %w", err)
+	}
+	rec, err := probes.NewRecorder(dir, runID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: cfg.Probe.Eps})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	a.log.Info("training", zap.String("run", dir), zap.String("task", cfg.Task),
+		zap.Int("params", paramCount(runner)), zap.Int("steps", cfg.Train.Steps), zap.Uint64("seed", cfg.Seed))
+
+	sum := &trainSummary{eps: rec.SinkEpsilon()}
+	bar := a.newProgress("train", int64(cfg.Train.Steps))
+	start := time.Now()
+	var lastEval *transformer.EvalStats
+	hooks := transformer.Hooks{
+		Metrics: rec.WriteMetrics,
+		Probe: func(step int, tokens int64, c *probes.Capture) (float64, error) {
+			rate, err := rec.WriteProbes(int64(step), tokens, c)
+			if err == nil {
+				sum.add(step, c, rate)
+			}
+			return rate, err
+		},
+		Progress: func(st transformer.StepStats, ev *transformer.EvalStats) {
+			if ev != nil {
+				lastEval = ev
+			}
+			status := fmt.Sprintf("loss %.4f", st.Loss)
+			if lastEval != nil && !math.IsNaN(lastEval.Accuracy) {
+				status += fmt.Sprintf(" acc %.3f", lastEval.Accuracy)
+			}
+			status += fmt.Sprintf(" %.0f tok/s", float64(st.Tokens)/time.Since(start).Seconds())
+			bar.Set(int64(st.Step), status)
+		},
+		Checkpoint: func(step int) error { return rec.Flush() },
+	}
+	err = transformer.Run(ctx, runner, hooks)
+	bar.Finish()
+	if err != nil {
+		if errors.Is(err, transformer.ErrNonFinite) {
+			return fmt.Errorf("%w; logs up to the previous step are in %s", err, dir)
+		}
+		return err
+	}
+	el := time.Since(start)
+	fmt.Fprintf(a.stdout, "run %s: %d steps in %s (%.0f tokens/s)\n", runID, runner.StepCount(),
+		el.Round(time.Millisecond), float64(runner.Tokens())/el.Seconds())
+	if lastEval != nil {
+		fmt.Fprintf(a.stdout, "final validation loss %.4f", lastEval.Loss)
+		if !math.IsNaN(lastEval.Accuracy) {
+			fmt.Fprintf(a.stdout, ", accuracy %.4f", lastEval.Accuracy)
+		}
+		keys := make([]string, 0, len(lastEval.Groups))
+		for k := range lastEval.Groups {
+			if len(lastEval.Groups) > 1 {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(a.stdout, ", %s loss %.4f", k, lastEval.Groups[k])
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	sum.print(a.stdout)
+	fmt.Fprintf(a.stdout, "run folder: %s\n", dir)
+	return nil
+}
+
+func paramCount(r transformer.Runner) int {
+	switch t := r.(type) {
+	case *transformer.Trainer[float32]:
+		return t.Model.NumParams()
+	case *transformer.Trainer[float64]:
+		return t.Model.NumParams()
+	}
+	return 0
+}
+
+// trainSummary keeps what the end-of-run summary needs: the sink rate over
+// training and the last probe step's head metrics.
+type trainSummary struct {
+	eps   float64
+	steps []int
+	rates []float64
+	heads []probes.HeadRow
+	first []probes.HeadRow
+}
+
+func (s *trainSummary) add(step int, c *probes.Capture, rate float64) {
+	heads, _, _ := probes.MeasureCapture(c, s.eps)
+	if s.first == nil {
+		s.first = heads
+	}
+	s.heads = heads
+	s.steps = append(s.steps, step)
+	s.rates = append(s.rates, rate)
+}
+
+func (s *trainSummary) print(w io.Writer) {
+	if len(s.heads) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nprobes at step %d (first-token mass α₁ at step %d in brackets):\n", s.steps[len(s.steps)-1], s.steps[0])
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "layer\thead\tentropy\tα₁\t(start)\tsink score\tsink head\t")
+	for i, h := range s.heads {
+		sink := ""
+		if h.IsSinkHead {
+			sink = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.3f\t(%.3f)\t%.3f\t%s\t\n", h.Layer, h.Head, h.Entropy, h.FirstTokenMass,
+			s.first[i].FirstTokenMass, h.BOSSinkScore, sink)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
+	idx := sampleIdx(len(s.rates), 8)
+	for _, i := range idx {
+		fmt.Fprintf(w, "  step %d: %.0f%%", s.steps[i], s.rates[i])
+	}
+	fmt.Fprintln(w)
+}
+
+// sampleIdx picks at most k indices spread evenly over [0, n), first and last included.
+func sampleIdx(n, k int) []int {
+	if n <= k {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	out := make([]int, k)
+	for i := range out {
+		out[i] = i * (n - 1) / (k - 1)
+	}
+	return out
+}

@@ -1,0 +1,161 @@
+package transformer
+
+import (
+	"context"
+	"fmt"
+	"github.com/sinklab/sinklab/data"
+	"math"
+
+	"github.com/sinklab/sinklab/probes"
+)
+
+// Hooks receive what a training run produces; the caller decides where it
+// goes (Parquet logs, progress display, checkpoints). Nil hooks are skipped.
+type Hooks struct {
+	// Metrics receives one row per logged step (and every evaluation or probe step).
+	Metrics func(row probes.MetricsRow) error
+	// Probe receives the capture of a probe step and returns its sink rate.
+	Probe func(step int, tokens int64, c *probes.Capture) (sinkRate float64, err error)
+	// Progress is called after every step; ev is non-nil on evaluation steps.
+	Progress func(st StepStats, ev *EvalStats)
+	// Checkpoint is called on checkpoint steps and at the end of the run.
+	Checkpoint func(step int) error
+}
+
+// Runner is a Trainer of either precision, as the command line sees it.
+type Runner interface {
+	Step() (StepStats, error)
+	Evaluate() (EvalStats, error)
+	Capture() (*probes.Capture, error)
+	HasEval() bool
+	StepCount() int
+	Tokens() int64
+	Close()
+	Config() Config
+	GroupLoss() map[string]float64
+}
+
+// Config returns the resolved configuration (with vocabulary and positions filled in).
+func (tr *Trainer[T]) Config() Config { return tr.Cfg }
+
+// GroupLoss returns the last training batch's mean cross-entropy per metric
+// group, over the positions with a loss weight.
+func (tr *Trainer[T]) GroupLoss() map[string]float64 {
+	groups := tr.Task.Groups()
+	if len(groups) < 2 {
+		return nil
+	}
+	sum := make([]float64, len(groups))
+	cnt := make([]float64, len(groups))
+	per := tr.batch.B / len(tr.shards) * tr.batch.T
+	for s, g := range tr.shards {
+		for i, ce := range g.ce.ce {
+			k := s*per + i
+			if tr.batch.Mask[k] > 0 {
+				gi := int(tr.batch.Group[k])
+				sum[gi] += ce
+				cnt[gi]++
+			}
+		}
+	}
+	out := map[string]float64{}
+	for i, name := range groups {
+		if cnt[i] > 0 {
+			out[name] = sum[i] / cnt[i]
+		}
+	}
+	return out
+}
+
+// NewRunner builds a trainer of the configured precision.
+func NewRunner(cfg Config, task data.Task) (Runner, error) {
+	if cfg.Model.Precision == "float64" {
+		return NewTrainer[float64](cfg, task)
+	}
+	return NewTrainer[float32](cfg, task)
+}
+
+// Run trains from the runner's current step to cfg.Train.Steps, evaluating,
+// probing, logging and checkpointing on the configured steps. Probes also run
+// before the first step of a fresh run (step 0). A non-finite loss stops the
+// run with an error naming the step; the parameters then are those of the
+// last good step. Cancelling ctx stops after the current step with ctx's error.
+func Run(ctx context.Context, r Runner, h Hooks) error {
+	cfg := r.Config()
+	steps := cfg.Train.Steps
+	pe := cfg.Probe.Every
+	if pe > 0 && r.StepCount() == 0 && h.Probe != nil {
+		c, err := r.Capture()
+		if err != nil {
+			return err
+		}
+		if _, err := h.Probe(0, 0, c); err != nil {
+			return err
+		}
+	}
+	for r.StepCount() < steps {
+		st, err := r.Step()
+		if err != nil {
+			return err
+		}
+		step := st.Step
+		last := step == steps
+		evalNow := r.HasEval() && ((cfg.Train.EvalEvery > 0 && step%cfg.Train.EvalEvery == 0) || last)
+		probeNow := pe > 0 && h.Probe != nil && (step%pe == 0 || last)
+		row := probes.MetricsRow{Step: int64(step), Tokens: st.Tokens, Loss: st.Loss, LR: st.LR,
+			GradNorm: st.GradNorm, StepSeconds: st.Seconds}
+		logNow := step%cfg.Train.LogEvery == 0 || step == 1 || last || evalNow || probeNow
+		if logNow {
+			row.GroupLoss = r.GroupLoss()
+		}
+		var ev *EvalStats
+		if evalNow {
+			e, err := r.Evaluate()
+			if err != nil {
+				return err
+			}
+			ev = &e
+			row.ValLoss = probes.Float(e.Loss)
+			if !math.IsNaN(e.Accuracy) {
+				row.ValAccuracy = probes.Float(e.Accuracy)
+			}
+			if len(e.Groups) > 1 {
+				if row.GroupLoss == nil {
+					row.GroupLoss = map[string]float64{}
+				}
+				for k, v := range e.Groups {
+					row.GroupLoss["val_"+k] = v
+				}
+			}
+		}
+		if probeNow {
+			c, err := r.Capture()
+			if err != nil {
+				return err
+			}
+			rate, err := h.Probe(step, st.Tokens, c)
+			if err != nil {
+				return err
+			}
+			row.SinkRate = probes.Float(rate)
+		}
+		if logNow && h.Metrics != nil {
+			if err := h.Metrics(row); err != nil {
+				return err
+			}
+		}
+		if h.Progress != nil {
+			h.Progress(st, ev)
+		}
+		ce := cfg.Checkpoint.Every
+		if h.Checkpoint != nil && (last || (ce > 0 && step%ce == 0)) {
+			if err := h.Checkpoint(step); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil && !last {
+			return fmt.Errorf("training stopped after step %d: %w", step, err)
+		}
+	}
+	return nil
+}
