@@ -90,4 +90,3 @@ func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	}
 	return op.dx, nil
 }
-

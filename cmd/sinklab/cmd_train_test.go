@@ -112,5 +112,3 @@ func readParts[T any](t *testing.T, dir string) []T {
 	}
 	return rows
 }
-
-
