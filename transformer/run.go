@@ -33,6 +33,8 @@ type Runner interface {
 	Close()
 	Config() Config
 	GroupLoss() map[string]float64
+	Snapshot() (*Snapshot, error)
+	Restore(s *Snapshot) error
 }
 
 // Config returns the resolved configuration (with vocabulary and positions filled in).

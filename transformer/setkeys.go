@@ -192,3 +192,33 @@ func parseWhole(s string) (int64, error) {
 	}
 	return int64(f), nil
 }
+
+// Get returns the text form of a dotted key's value ("" for an unknown key).
+func (c *Config) Get(key string) string {
+	v := reflect.ValueOf(c).Elem()
+	for _, p := range strings.Split(key, ".") {
+		f, ok := fieldByJSON(v, p)
+		if !ok {
+			return ""
+		}
+		v = f
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// ArchitectureChanges lists the keys whose values differ between two configs
+// and that a resumed run may not change: the task, the seed, the model and
+// the data (everything that decides the parameters' shapes or the data
+// stream). Training length, logging, probes and checkpoints may change.
+func ArchitectureChanges(old, new *Config) []string {
+	var out []string
+	for _, k := range old.Keys() {
+		if !(k == "task" || k == "seed" || strings.HasPrefix(k, "model.") || strings.HasPrefix(k, "data.")) {
+			continue
+		}
+		if a, b := old.Get(k), new.Get(k); a != b {
+			out = append(out, fmt.Sprintf("%s (%s → %s)", k, a, b))
+		}
+	}
+	return out
+}

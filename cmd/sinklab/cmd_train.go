@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sinklab/sinklab/checkpoints"
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
 	"github.com/sinklab/sinklab/transformer"
@@ -37,6 +39,7 @@ type trainOptions struct {
 	RunID     string
 	ListTasks bool
 	ShowCfg   bool
+	Resume    string
 }
 
 // AddFlags registers the flags.
@@ -50,6 +53,7 @@ func (o *trainOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.RunID, "run-id", "", "name of the run folder (default <task>-<UTC time>)")
 	f.BoolVar(&o.ListTasks, "list-tasks", false, "list the tasks and exit")
 	f.BoolVar(&o.ShowCfg, "print-config", false, "print the resolved config as JSON and exit")
+	f.StringVar(&o.Resume, "resume", "", "continue the run in this folder from its newest valid checkpoint (--steps and --set may extend or adjust training, not the model or data)")
 }
 
 func newTrainCmd(a *app) *cobra.Command {
@@ -67,6 +71,7 @@ then every --set key=value. Unknown keys are errors. Keys are printed by --print
   sinklab train --task copy --steps 300
   sinklab train --set model.attention=sigmoid --set model.n_heads=8
   sinklab train --config sweep-cell.yaml --run-id my-run
+  sinklab train --resume runs/induction-20261128-120000 --steps 2000
   sinklab train --list-tasks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -140,6 +145,48 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 	return cfg, nil
 }
 
+// resolveResumeConfig reads a run folder's config.json and applies --steps,
+// --seed and --set; changes to the task, seed, model or data are refused.
+func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, error) {
+	var rc trainRunConfig
+	b, err := os.ReadFile(filepath.Join(o.Resume, "config.json"))
+	if err != nil {
+		return transformer.Config{}, rc, usagef("--resume: %v", err)
+	}
+	if err := json.Unmarshal(b, &rc); err != nil {
+		return transformer.Config{}, rc, usagef("--resume: %s: %v", filepath.Join(o.Resume, "config.json"), err)
+	}
+	if rc.Command != "train" {
+		return transformer.Config{}, rc, usagef("--resume: %s is a %q run, not a train run", o.Resume, rc.Command)
+	}
+	if o.Task != "" || o.Config != "" || o.RunID != "" {
+		return transformer.Config{}, rc, usagef("--resume takes its task, config and run id from the run folder; drop --task, --config and --run-id")
+	}
+	cfg := rc.Config
+	for _, s := range o.Sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return cfg, rc, usagef("--set %q: want key=value", s)
+		}
+		if err := cfg.Set(strings.TrimSpace(k), v); err != nil {
+			return cfg, rc, usagef("--set: %v", err)
+		}
+	}
+	if o.Steps != 0 {
+		cfg.Train.Steps = o.Steps
+	}
+	if o.Seed >= 0 {
+		cfg.Seed = uint64(o.Seed)
+	}
+	if ch := transformer.ArchitectureChanges(&rc.Config, &cfg); len(ch) > 0 {
+		return cfg, rc, usagef("--resume cannot change %s: it would not be the same run", strings.Join(ch, ", "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, rc, usagef("%v", err)
+	}
+	return cfg, rc, nil
+}
+
 // trainRunConfig is the content of config.json.
 type trainRunConfig struct {
 	Command string             `json:"command"`
@@ -158,7 +205,13 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		}
 		return w.Flush()
 	}
-	cfg, err := resolveTrainConfig(o)
+	var cfg transformer.Config
+	var rc trainRunConfig
+	if o.Resume != "" {
+		cfg, rc, err = resolveResumeConfig(o)
+	} else {
+		cfg, err = resolveTrainConfig(o)
+	}
 	if err != nil {
 		return err
 	}
@@ -177,12 +230,32 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		fmt.Fprintln(a.stdout, string(b))
 		return nil
 	}
-	dir, runID, err := makeRunDir(o.Out, o.RunID, cfg.Task, false)
-	if err != nil {
-		return err
+	var dir, runID string
+	if o.Resume != "" {
+		dir, runID = o.Resume, rc.RunID
+		ck, skipped, err := checkpoints.Latest(dir)
+		for _, e := range skipped {
+			a.log.Warn("skipping a damaged checkpoint", zap.Error(e))
+		}
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if err := restoreCheckpoint(runner, ck); err != nil {
+			return fmt.Errorf("--resume: %s: %w", ck.Dir, err)
+		}
+		if err := probes.TruncateAfter(dir, ck.State.Step); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		a.log.Info("resuming", zap.String("checkpoint", ck.Dir), zap.Int64("step", ck.State.Step))
+		rc.Config = cfg
+	} else {
+		dir, runID, err = makeRunDir(o.Out, o.RunID, cfg.Task, false)
+		if err != nil {
+			return err
+		}
+		rc = trainRunConfig{Command: "train", RunID: runID, Version: Version(), Seed: cfg.Seed,
+			Created: time.Now().UTC().Format(time.RFC3339), Config: cfg}
 	}
-	rc := trainRunConfig{Command: "train", RunID: runID, Version: Version(), Seed: cfg.Seed,
-		Created: time.Now().UTC().Format(time.RFC3339), Config: cfg}
 	cj, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return err
@@ -199,6 +272,23 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			err = cerr
 		}
 	}()
+	saveCheckpoint := func(step int) error {
+		if err := rec.Flush(); err != nil {
+			return err
+		}
+		snap, err := runner.Snapshot()
+		if err != nil {
+			return err
+		}
+		st := checkpoints.State{Step: snap.Step, Tokens: snap.Tokens, RNG: snap.RNG, Config: cj,
+			Extra: map[string]string{"optimizer_steps": strconv.FormatInt(snap.OptSteps, 10), "task": cfg.Task}}
+		ckdir, err := checkpoints.Save(dir, st, snap.Model, snap.Optimizer, cfg.Checkpoint.KeepLast)
+		if err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", step, err)
+		}
+		a.log.Debug("checkpoint", zap.String("dir", ckdir))
+		return nil
+	}
 	a.log.Info("training", zap.String("run", dir), zap.String("task", cfg.Task),
 		zap.Int("params", paramCount(runner)), zap.Int("steps", cfg.Train.Steps), zap.Uint64("seed", cfg.Seed))
 
@@ -226,14 +316,20 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			status += fmt.Sprintf(" %.0f tok/s", float64(st.Tokens)/time.Since(start).Seconds())
 			bar.Set(int64(st.Step), status)
 		},
-		Checkpoint: func(step int) error { return rec.Flush() },
+		Checkpoint: saveCheckpoint,
 	}
 	err = transformer.Run(ctx, runner, hooks)
 	bar.Finish()
-	if err != nil {
-		if errors.Is(err, transformer.ErrNonFinite) {
-			return fmt.Errorf("%w; logs up to the previous step are in %s", err, dir)
+	switch {
+	case err == nil:
+	case errors.Is(err, transformer.ErrNonFinite):
+		return fmt.Errorf("%w; logs up to the previous step and the last good checkpoint are in %s", err, dir)
+	case ctx.Err() != nil && runner.StepCount() > 0:
+		if cerr := saveCheckpoint(runner.StepCount()); cerr != nil {
+			return fmt.Errorf("%w (and the checkpoint failed: %v)", err, cerr)
 		}
+		return fmt.Errorf("%w; checkpoint written, continue with: sinklab train --resume %s", err, dir)
+	default:
 		return err
 	}
 	el := time.Since(start)
@@ -329,4 +425,18 @@ func sampleIdx(n, k int) []int {
 		out[i] = i * (n - 1) / (k - 1)
 	}
 	return out
+}
+
+// restoreCheckpoint loads a checkpoint into the runner, checking that it was
+// written for the same task.
+func restoreCheckpoint(r transformer.Runner, ck *checkpoints.Checkpoint) error {
+	if t := ck.State.Extra["task"]; t != "" && t != r.Config().Task {
+		return fmt.Errorf("checkpoint is from task %q, this run trains %q", t, r.Config().Task)
+	}
+	opt, err := strconv.ParseInt(ck.State.Extra["optimizer_steps"], 10, 64)
+	if err != nil {
+		return fmt.Errorf("state.json: optimizer_steps: %w", err)
+	}
+	return r.Restore(&transformer.Snapshot{Model: ck.Model, Optimizer: ck.Optimizer, RNG: ck.State.RNG,
+		Step: ck.State.Step, Tokens: ck.State.Tokens, OptSteps: opt})
 }
