@@ -1,0 +1,22 @@
+package probes
+
+// Capture holds what a probe step records from one forward pass of the model on
+// the fixed evaluation batch. Names follow TransformerLens's hooks. All slices
+// are row-major float32.
+type Capture struct {
+	B, T, L, H, HD, D int // batch, sequence length, layers, heads, head dim, model width
+
+	// Attn[l] is blocks.{l}.attn.hook_pattern: attention weights after the
+	// normalizer (and mask). (B, H, T, T)
+	Attn [][]float32
+	// Values[l] is blocks.{l}.attn.hook_v: the value vectors. (B, H, T, HD)
+	Values [][]float32
+	// Resid[l] is blocks.{l}.hook_resid_pre: the residual stream entering block l. (B, T, D)
+	Resid [][]float32
+
+	Causal     bool // attention is causally masked
+	Normalized bool // rows of Attn sum to 1 (softmax, *-norm variants); false for sigmoid, elu, linear, softmax1
+	SinkToken  bool // position 0 is a learned sink token rather than BOS
+	// Variant is the attention variant name (model.attention), recorded with the rows.
+	Variant string
+}

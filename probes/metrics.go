@@ -1,0 +1,465 @@
+package probes
+
+import (
+	"fmt"
+	"math"
+)
+
+// Shape letters: B batch, T sequence length, L layers, H heads, HD head
+// dimension, D model width. Indices in comments are 1-based like SCIENCE.md §3
+// (row i, key j); code is 0-based.
+//
+// Conventions shared by every metric (metrics version 1):
+//
+//   - Keys of a row. In a causal map row i has the keys j ≤ i (entries above the
+//     diagonal are ignored even if non-zero); in a non-causal map every row has
+//     all T keys.
+//   - Â. Metrics defined on the normalized map use Âᵢⱼ = |Aᵢⱼ| / Σⱼ|Aᵢⱼ|. For the
+//     non-negative maps of every variant but "linear" this is exactly A / rowsum
+//     (SCIENCE.md §3); for maps with negative entries it is the |α|/Σ|α| rule of
+//     SCIENCE.md §1 (E2), the only choice that keeps Â a distribution.
+//   - Zero-mass rows (Σⱼ|Aᵢⱼ| = 0, e.g. a ReLU row that is off) have no Â: they
+//     are left out of entropy, entropy_norm and sparsity, and contribute 0 to
+//     row_mass, first_token_mass and the BOS sink score's sums. 0·log 0 = 0 for
+//     single zero entries of a row that has mass.
+//   - Averages over rows and samples pool all (sample, row) pairs with equal
+//     weight. An average over an empty set is NaN ("undefined"): that is what
+//     T = 1 gives for entropy, the BOS sink score and the norm ratios.
+//   - Raw A is used, not Â, where SCIENCE.md §3 writes A: first_token_mass,
+//     bos_sink_score and row_mass. For unnormalized variants first_token_mass can
+//     therefore exceed 1; read it beside row_mass.
+//   - NaN in the inputs propagates to the metrics it enters.
+
+// MetricsVersion is the version of the metric definitions in this file. It is
+// written into every log file's metadata; change it whenever a definition or a
+// convention above changes.
+const MetricsVersion = "1"
+
+// DefaultSinkEpsilon is the ε of Sink₁^ε (Gu et al.): a head counts towards the
+// sink rate when its first-token mass α₁ exceeds it.
+const DefaultSinkEpsilon = 0.3
+
+// SinkHeadThreshold is the BOS sink score above which a head is a sink head
+// (Varre et al. §4.1).
+const SinkHeadThreshold = 0.9
+
+// HeadMap is one head's attention maps over a batch: a view into a layer's
+// blocks.{l}.attn.hook_pattern tensor.
+type HeadMap struct {
+	A      []float32 // (B, H, T, T)
+	B      int
+	H      int
+	T      int
+	Head   int  // which head of A, 0-based
+	Causal bool // rows see only keys j ≤ i
+}
+
+func (m HeadMap) check() {
+	if m.B < 0 || m.H < 1 || m.T < 0 || m.Head < 0 || m.Head >= m.H || len(m.A) != m.B*m.H*m.T*m.T {
+		panic(fmt.Sprintf("probes: head map shape mismatch: len %d, B=%d H=%d T=%d head %d", len(m.A), m.B, m.H, m.T, m.Head))
+	}
+}
+
+// row returns the keys of row i (0-based) of sample b.
+func (m HeadMap) row(b, i int) []float32 {
+	off := ((b*m.H+m.Head)*m.T + i) * m.T
+	n := m.T
+	if m.Causal {
+		n = i + 1
+	}
+	return m.A[off : off+n]
+}
+
+// HeadStats holds the per-head metrics of SCIENCE.md §3 for one head over a
+// batch. Undefined values are NaN (see the conventions above).
+type HeadStats struct {
+	// Entropy is the mean of Hᵢ = −Σⱼ Âᵢⱼ log Âᵢⱼ over rows with at least two
+	// keys (causal: rows i ≥ 2; non-causal: all rows) and samples.
+	Entropy float64
+	// EntropyNorm is the mean of Hᵢ / log nᵢ over the same rows, nᵢ the number
+	// of keys of row i (i if causal, T if not): 1 for uniform rows.
+	EntropyNorm float64
+	// FirstTokenMass is α₁ = (1/T) Σᵢ Aᵢ₁, averaged over samples.
+	FirstTokenMass float64
+	// BOSSinkScore is Σᵢ Aᵢ₁ / Σᵢ Σⱼ Aᵢⱼ over query rows 2 … T−2, averaged over
+	// samples whose denominator is non-zero. For T < 4 that row range is empty
+	// and rows 2 … T are used instead; T = 1 gives NaN.
+	BOSSinkScore float64
+	// Sparsity is the mean of maxⱼ Âᵢⱼ over all rows (with mass) and samples.
+	Sparsity float64
+	// RowMass is the mean of Σⱼ Aᵢⱼ over all rows and samples.
+	RowMass float64
+}
+
+// IsSinkHead reports whether the BOS sink score exceeds SinkHeadThreshold.
+func (s HeadStats) IsSinkHead() bool { return s.BOSSinkScore > SinkHeadThreshold }
+
+// sinkRows returns the 0-based half-open range of query rows used by the BOS
+// sink score: rows 2 … T−2 (1-based), or rows 2 … T when T < 4.
+func sinkRows(T int) (lo, hi int) {
+	if T >= 4 {
+		return 1, T - 2
+	}
+	return 1, T
+}
+
+// MeasureHead computes the per-head metrics of one head in one pass over its
+// maps. It panics if the shape of m is inconsistent.
+func MeasureHead(m HeadMap) HeadStats {
+	m.check()
+	var (
+		entSum, entNormSum float64
+		entN               int
+		spSum              float64
+		spN                int
+		massSum            float64
+		alphaSum           float64
+		sinkSum            float64
+		sinkN              int
+	)
+	sLo, sHi := sinkRows(m.T)
+	for b := 0; b < m.B; b++ {
+		var first, mass float64 // sums over the sink score's rows
+		for i := 0; i < m.T; i++ {
+			keys := m.row(b, i)
+			var sum, abs, maxAbs float64
+			for _, x := range keys {
+				v := float64(x)
+				sum += v
+				a := math.Abs(v)
+				abs += a
+				if a > maxAbs {
+					maxAbs = a
+				}
+			}
+			massSum += sum
+			alphaSum += float64(keys[0])
+			if i >= sLo && i < sHi {
+				first += float64(keys[0])
+				mass += sum
+			}
+			if abs == 0 {
+				continue // zero-mass row: no Â
+			}
+			spSum += maxAbs / abs
+			spN++
+			if len(keys) < 2 {
+				continue
+			}
+			inv := 1 / abs
+			var h float64
+			for _, x := range keys {
+				if p := math.Abs(float64(x)) * inv; p > 0 {
+					h -= p * math.Log(p)
+				}
+			}
+			entSum += h
+			entNormSum += h / math.Log(float64(len(keys)))
+			entN++
+		}
+		if sHi > sLo && mass != 0 {
+			sinkSum += first / mass
+			sinkN++
+		}
+	}
+	rows := m.B * m.T
+	return HeadStats{
+		Entropy:        mean(entSum, entN),
+		EntropyNorm:    mean(entNormSum, entN),
+		FirstTokenMass: mean(alphaSum, rows),
+		BOSSinkScore:   mean(sinkSum, sinkN),
+		Sparsity:       mean(spSum, spN),
+		RowMass:        mean(massSum, rows),
+	}
+}
+
+// mean returns sum/n, or NaN when n is 0.
+func mean(sum float64, n int) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// FirstTokenMass returns the mass on key k (1-based) of SCIENCE.md §3,
+// α_k = (1/(T−k+1)) Σ_{i≥k} A_{i,k} for a causal map (the rows that can see
+// key k), or (1/T) Σᵢ A_{i,k} for a non-causal one, averaged over samples.
+// It uses raw A. k outside 1 … T gives NaN.
+func FirstTokenMass(m HeadMap, k int) float64 {
+	m.check()
+	if k < 1 || k > m.T {
+		return math.NaN()
+	}
+	lo := 0
+	if m.Causal {
+		lo = k - 1
+	}
+	var sum float64
+	for b := 0; b < m.B; b++ {
+		for i := lo; i < m.T; i++ {
+			sum += float64(m.row(b, i)[k-1])
+		}
+	}
+	return mean(sum, m.B*(m.T-lo))
+}
+
+// SinkRate returns Sink^ε = 100 × the share of heads whose first-token mass
+// exceeds eps (Gu et al.), given α₁ of every (layer, head). No heads gives NaN.
+func SinkRate(firstTokenMass []float64, eps float64) float64 {
+	n := 0
+	for _, a := range firstTokenMass {
+		if a > eps {
+			n++
+		}
+	}
+	return 100 * mean(float64(n), len(firstTokenMass))
+}
+
+// peakRatio returns, for x of shape (B, T, W) read with the given sample and
+// token strides, the mean over samples of ‖x₁‖ / mean_{j>1} ‖xⱼ‖. Samples whose
+// denominator is 0 are left out; T < 2 or no sample left gives NaN.
+func peakRatio(x []float32, B, T, W, sampleStride int) float64 {
+	if T < 2 {
+		return math.NaN()
+	}
+	var sum float64
+	n := 0
+	for b := 0; b < B; b++ {
+		s := x[b*sampleStride : b*sampleStride+T*W]
+		first := norm(s[:W])
+		var rest float64
+		for j := 1; j < T; j++ {
+			rest += norm(s[j*W : (j+1)*W])
+		}
+		rest /= float64(T - 1)
+		if rest == 0 {
+			continue
+		}
+		sum += first / rest
+		n++
+	}
+	return mean(sum, n)
+}
+
+// norm returns the Euclidean norm of v in float64.
+func norm(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
+}
+
+// ValueNormRatio returns the BOS value norm ratio ‖v₁‖ / mean_{j>1} ‖vⱼ‖ of one
+// head (Guo et al. 2024), averaged over samples. v is a layer's
+// blocks.{l}.attn.hook_v. Samples whose denominator is 0 are left out; T < 2
+// gives NaN. It panics on a shape mismatch.
+func ValueNormRatio(v []float32, B, H, T, HD, head int) float64 { // v: (B, H, T, HD)
+	if B < 0 || H < 1 || T < 0 || HD < 1 || head < 0 || head >= H || len(v) != B*H*T*HD {
+		panic(fmt.Sprintf("probes: value shape mismatch: len %d, B=%d H=%d T=%d HD=%d head %d", len(v), B, H, T, HD, head))
+	}
+	if B == 0 {
+		return math.NaN()
+	}
+	return peakRatio(v[head*T*HD:], B, T, HD, H*T*HD)
+}
+
+// ResidPeakRatio returns the residual peak ratio ‖h₁‖ / mean_{j>1} ‖hⱼ‖ of one
+// layer's residual stream (Guo et al. 2024), averaged over samples, with the
+// same conventions as ValueNormRatio.
+func ResidPeakRatio(h []float32, B, T, D int) float64 { // h: (B, T, D)
+	if B < 0 || T < 0 || D < 1 || len(h) != B*T*D {
+		panic(fmt.Sprintf("probes: residual shape mismatch: len %d, B=%d T=%d D=%d", len(h), B, T, D))
+	}
+	return peakRatio(h, B, T, D, T*D)
+}
+
+// MassiveActivationRatio returns max|h| / median|h| over every entry of h, all
+// samples, tokens and channels of one layer's residual stream (Sun et al.
+// 2024). The median of an even count is the mean of the two middle values.
+// A zero median gives +Inf (or NaN when h is all zero); empty h or any NaN
+// gives NaN. scratch is reused when it is large enough; the buffer used is
+// returned for the next call.
+func MassiveActivationRatio(h []float32, scratch []float32) (float64, []float32) {
+	n := len(h)
+	if n == 0 {
+		return math.NaN(), scratch
+	}
+	if cap(scratch) < n {
+		scratch = make([]float32, n)
+	}
+	s := scratch[:n]
+	var maxAbs float32
+	for i, x := range h {
+		if x != x {
+			return math.NaN(), scratch
+		}
+		if x < 0 {
+			x = -x
+		}
+		s[i] = x
+		if x > maxAbs {
+			maxAbs = x
+		}
+	}
+	k := n / 2
+	hi := float64(selectKth(s, k))
+	med := hi
+	if n%2 == 0 {
+		// After selection s[:k] holds the k smallest values: the lower middle
+		// value is their maximum.
+		lo := s[0]
+		for _, x := range s[1:k] {
+			if x > lo {
+				lo = x
+			}
+		}
+		med = (float64(lo) + hi) / 2
+	}
+	return float64(maxAbs) / med, scratch
+}
+
+// selectKth reorders s so that s[k] is the value a sort would put there, with
+// s[:k] ≤ s[k] ≤ s[k+1:], and returns s[k]. Quickselect with a median-of-three
+// pivot and three-way partition; s must not contain NaN.
+func selectKth(s []float32, k int) float32 {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		a, b, c := s[lo], s[mid], s[hi]
+		if a > b {
+			a, b = b, a
+		}
+		p := max(a, min(b, c)) // median of the three
+		// Three-way partition of s[lo:hi+1]: < p | == p | > p.
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch x := s[i]; {
+			case x < p:
+				s[lt], s[i] = s[i], s[lt]
+				lt++
+				i++
+			case x > p:
+				s[i], s[gt] = s[gt], s[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return p
+		}
+	}
+	return s[k]
+}
+
+// Validate checks that the capture's sizes agree with its slices. Values and
+// Resid may be nil (not captured); a nil entry of them means that layer was
+// not captured.
+func (c *Capture) Validate() error {
+	if c == nil {
+		return fmt.Errorf("probes: nil capture")
+	}
+	if c.B < 1 || c.T < 1 || c.L < 0 || c.H < 1 {
+		return fmt.Errorf("probes: capture sizes B=%d T=%d L=%d H=%d: want B, T, H ≥ 1 and L ≥ 0", c.B, c.T, c.L, c.H)
+	}
+	if len(c.Attn) != c.L {
+		return fmt.Errorf("probes: capture has %d attention maps for L=%d", len(c.Attn), c.L)
+	}
+	for l, a := range c.Attn {
+		if want := c.B * c.H * c.T * c.T; len(a) != want {
+			return fmt.Errorf("probes: blocks.%d.attn.hook_pattern has %d values, want B·H·T·T = %d", l, len(a), want)
+		}
+	}
+	if c.Values != nil {
+		if len(c.Values) != c.L {
+			return fmt.Errorf("probes: capture has %d value tensors for L=%d", len(c.Values), c.L)
+		}
+		for l, v := range c.Values {
+			if want := c.B * c.H * c.T * c.HD; v != nil && (c.HD < 1 || len(v) != want) {
+				return fmt.Errorf("probes: blocks.%d.attn.hook_v has %d values, want B·H·T·HD = %d (HD=%d)", l, len(v), want, c.HD)
+			}
+		}
+	}
+	if c.Resid != nil {
+		if len(c.Resid) != c.L {
+			return fmt.Errorf("probes: capture has %d residual tensors for L=%d", len(c.Resid), c.L)
+		}
+		for l, h := range c.Resid {
+			if want := c.B * c.T * c.D; h != nil && (c.D < 1 || len(h) != want) {
+				return fmt.Errorf("probes: blocks.%d.hook_resid_pre has %d values, want B·T·D = %d (D=%d)", l, len(h), want, c.D)
+			}
+		}
+	}
+	return nil
+}
+
+// measurer computes the rows of one capture, reusing its buffers across calls.
+type measurer struct {
+	scratch []float32 // for the median of |h|
+	alphas  []float64
+	heads   []HeadRow
+	layers  []LayerRow
+}
+
+// measure fills m.heads (L·H rows, layer-major), m.layers (one row per layer
+// whose residual stream was captured) and returns the sink rate. Run id, step
+// and tokens are left zero. The capture must be valid.
+func (m *measurer) measure(c *Capture, eps float64) float64 {
+	m.heads = m.heads[:0]
+	m.layers = m.layers[:0]
+	m.alphas = m.alphas[:0]
+	for l := 0; l < c.L; l++ {
+		for h := 0; h < c.H; h++ {
+			s := MeasureHead(HeadMap{A: c.Attn[l], B: c.B, H: c.H, T: c.T, Head: h, Causal: c.Causal})
+			vr := math.NaN()
+			if c.Values != nil && c.Values[l] != nil {
+				vr = ValueNormRatio(c.Values[l], c.B, c.H, c.T, c.HD, h)
+			}
+			m.heads = append(m.heads, HeadRow{
+				Layer:             int32(l),
+				Head:              int32(h),
+				Variant:           c.Variant,
+				Entropy:           s.Entropy,
+				EntropyNorm:       s.EntropyNorm,
+				FirstTokenMass:    s.FirstTokenMass,
+				BOSSinkScore:      s.BOSSinkScore,
+				IsSinkHead:        s.IsSinkHead(),
+				Sparsity:          s.Sparsity,
+				RowMass:           s.RowMass,
+				BOSValueNormRatio: vr,
+			})
+			m.alphas = append(m.alphas, s.FirstTokenMass)
+		}
+		if c.Resid == nil || c.Resid[l] == nil {
+			continue
+		}
+		var mar float64
+		mar, m.scratch = MassiveActivationRatio(c.Resid[l], m.scratch)
+		m.layers = append(m.layers, LayerRow{
+			Layer:                  int32(l),
+			ResidPeakRatio:         ResidPeakRatio(c.Resid[l], c.B, c.T, c.D),
+			MassiveActivationRatio: mar,
+		})
+	}
+	return SinkRate(m.alphas, eps)
+}
+
+// MeasureCapture computes every metric of SCIENCE.md §3 on one capture: one
+// HeadRow per (layer, head) in layer-major order, one LayerRow per layer whose
+// residual stream was captured, and the sink rate Sink₁^ε in percent. The
+// rows' RunID, Step and Tokens are left zero for the caller. It panics if the
+// capture is invalid (see Capture.Validate).
+func MeasureCapture(c *Capture, eps float64) (heads []HeadRow, layers []LayerRow, sinkRate float64) {
+	if err := c.Validate(); err != nil {
+		panic(err.Error())
+	}
+	var m measurer
+	rate := m.measure(c, eps)
+	return m.heads, m.layers, rate
+}

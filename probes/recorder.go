@@ -1,0 +1,239 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sinklab/sinklab/probes/internal/parquetio"
+)
+
+// Sub-folders of a run folder holding the part files of each log.
+const (
+	MetricsDir = "metrics" // MetricsRow parts
+	ProbesDir  = "probes"  // HeadRow parts
+	LayersDir  = "layers"  // LayerRow parts
+)
+
+// Key-value metadata keys written into every log file.
+const (
+	MetaRunID          = "run_id"
+	MetaConfig         = "config"          // the resolved run config, JSON
+	MetaVersion        = "sinklab_version" // version of the program that wrote the file
+	MetaMetricsVersion = "metrics_version" // MetricsVersion
+	MetaKind           = "kind"            // "metrics", "probes" or "layers"
+	// MetaFirstPosition (probes and layers) is "bos" or "sink_token": what
+	// position 1 of the captured sequences is, so first-token metrics read right.
+	MetaFirstPosition = "first_position"
+	// MetaSinkEpsilon (metrics, probes) is the ε of sink_rate.
+	MetaSinkEpsilon = "sink_epsilon"
+	// MetaSinkHeadThreshold (probes) is the bos_sink_score above which
+	// is_sink_head is true.
+	MetaSinkHeadThreshold = "sink_head_threshold"
+	// MetaCausal and MetaNormalized (probes) record the capture's flags.
+	MetaCausal     = "causal"
+	MetaNormalized = "normalized"
+	// MetaSourcePrefix + column names the TransformerLens hook a metric column
+	// was computed from, e.g. "source.entropy" = "blocks.{l}.attn.hook_pattern".
+	MetaSourcePrefix = "source."
+)
+
+// Hook names (TransformerLens) the metrics are computed from.
+const (
+	HookPattern   = "blocks.{l}.attn.hook_pattern"
+	HookV         = "blocks.{l}.attn.hook_v"
+	HookResidPre  = "blocks.{l}.hook_resid_pre"
+	firstPosBOS   = "bos"
+	firstPosToken = "sink_token"
+)
+
+// probeSources maps every metric column of probes.parquet to its hook.
+var probeSources = [][2]string{
+	{"entropy", HookPattern},
+	{"entropy_norm", HookPattern},
+	{"first_token_mass", HookPattern},
+	{"bos_sink_score", HookPattern},
+	{"is_sink_head", HookPattern},
+	{"sparsity", HookPattern},
+	{"row_mass", HookPattern},
+	{"bos_value_norm_ratio", HookV},
+}
+
+// layerSources maps every metric column of layers.parquet to its hook.
+var layerSources = [][2]string{
+	{"resid_peak_ratio", HookResidPre},
+	{"massive_activation_ratio", HookResidPre},
+}
+
+// RecorderOptions configures a Recorder. A nil *RecorderOptions or zero fields
+// mean the defaults.
+type RecorderOptions struct {
+	// SinkEpsilon is ε of Sink₁^ε; 0 means DefaultSinkEpsilon (to count every
+	// head with any first-token mass use a tiny positive ε).
+	SinkEpsilon float64
+	// RowsPerPart bounds the rows of one part file of each log; 0 means
+	// parquetio.DefaultRowsPerPart. Parts also end at every Flush.
+	RowsPerPart int64
+	// RowGroupBytes is the buffered size at which a row group is flushed; 0
+	// means parquetio.DefaultRowGroupBytes.
+	RowGroupBytes int64
+}
+
+// Recorder writes the three logs of a training run as part files under the
+// run folder: metrics/, probes/ and layers/ (see docs/logs.md). Opening a run
+// folder that already has parts appends after them. It is not safe for
+// concurrent use.
+type Recorder struct {
+	runID   string
+	eps     float64
+	metrics *parquetio.PartWriter[MetricsRow]
+	probes  *parquetio.PartWriter[HeadRow]
+	layers  *parquetio.PartWriter[LayerRow]
+	m       measurer
+}
+
+// NewRecorder opens the logs of run runID in runDir. configJSON (the resolved
+// config) and version (sinklab's) go into every file's metadata.
+func NewRecorder(runDir, runID, configJSON, version string, opts *RecorderOptions) (*Recorder, error) {
+	if opts == nil {
+		opts = &RecorderOptions{}
+	}
+	eps := opts.SinkEpsilon
+	if eps == 0 {
+		eps = DefaultSinkEpsilon
+	}
+	if !(eps > 0 && eps < 1) {
+		return nil, fmt.Errorf("probes: sink epsilon %v: want 0 < ε < 1", eps)
+	}
+	epsText := strconv.FormatFloat(eps, 'g', -1, 64)
+	base := func(kind string, extra ...[2]string) parquetio.Options {
+		meta := map[string]string{
+			MetaRunID:          runID,
+			MetaConfig:         configJSON,
+			MetaVersion:        version,
+			MetaMetricsVersion: MetricsVersion,
+			MetaKind:           kind,
+		}
+		for _, kv := range extra {
+			meta[kv[0]] = kv[1]
+		}
+		return parquetio.Options{RowsPerPart: opts.RowsPerPart, RowGroupBytes: opts.RowGroupBytes, Metadata: meta}
+	}
+	var probeMeta [][2]string
+	for _, s := range probeSources {
+		probeMeta = append(probeMeta, [2]string{MetaSourcePrefix + s[0], s[1]})
+	}
+	probeMeta = append(probeMeta,
+		[2]string{MetaSinkEpsilon, epsText},
+		[2]string{MetaSinkHeadThreshold, strconv.FormatFloat(SinkHeadThreshold, 'g', -1, 64)})
+	var layerMeta [][2]string
+	for _, s := range layerSources {
+		layerMeta = append(layerMeta, [2]string{MetaSourcePrefix + s[0], s[1]})
+	}
+	r := &Recorder{runID: runID, eps: eps}
+	var err error
+	if r.metrics, err = parquetio.NewPartWriter[MetricsRow](filepath.Join(runDir, MetricsDir),
+		base(MetricsDir, [2]string{MetaSinkEpsilon, epsText}, [2]string{MetaSourcePrefix + "sink_rate", HookPattern})); err != nil {
+		return nil, fmt.Errorf("probes: open recorder: %w", err)
+	}
+	if r.probes, err = parquetio.NewPartWriter[HeadRow](filepath.Join(runDir, ProbesDir), base(ProbesDir, probeMeta...)); err != nil {
+		return nil, fmt.Errorf("probes: open recorder: %w", err)
+	}
+	if r.layers, err = parquetio.NewPartWriter[LayerRow](filepath.Join(runDir, LayersDir), base(LayersDir, layerMeta...)); err != nil {
+		return nil, fmt.Errorf("probes: open recorder: %w", err)
+	}
+	return r, nil
+}
+
+// SinkEpsilon returns the ε the recorder uses for sink_rate.
+func (r *Recorder) SinkEpsilon() float64 { return r.eps }
+
+// WriteMetrics appends one training-step row; an empty RunID is filled in.
+func (r *Recorder) WriteMetrics(row MetricsRow) error {
+	if row.RunID == "" {
+		row.RunID = r.runID
+	}
+	if err := r.metrics.Write([]MetricsRow{row}); err != nil {
+		return fmt.Errorf("probes: write metrics at step %d: %w", row.Step, err)
+	}
+	return nil
+}
+
+// WriteProbes measures a capture (see MeasureCapture) and appends its head and
+// layer rows at the given step and token count. It returns the sink rate for
+// the step's MetricsRow. An invalid capture is an error and writes nothing.
+func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64, err error) {
+	if err := c.Validate(); err != nil {
+		return 0, fmt.Errorf("probes: step %d: %w", step, err)
+	}
+	rate := r.m.measure(c, r.eps)
+	for i := range r.m.heads {
+		h := &r.m.heads[i]
+		h.RunID, h.Step, h.Tokens = r.runID, step, tokens
+	}
+	for i := range r.m.layers {
+		l := &r.m.layers[i]
+		l.RunID, l.Step, l.Tokens = r.runID, step, tokens
+	}
+	first := firstPosBOS
+	if c.SinkToken {
+		first = firstPosToken
+	}
+	for _, w := range []interface{ SetMetadata(string, string) }{r.probes, r.layers} {
+		w.SetMetadata(MetaFirstPosition, first)
+	}
+	r.probes.SetMetadata(MetaCausal, strconv.FormatBool(c.Causal))
+	r.probes.SetMetadata(MetaNormalized, strconv.FormatBool(c.Normalized))
+	if err := r.probes.Write(r.m.heads); err != nil {
+		return 0, fmt.Errorf("probes: write probes at step %d: %w", step, err)
+	}
+	if err := r.layers.Write(r.m.layers); err != nil {
+		return 0, fmt.Errorf("probes: write layers at step %d: %w", step, err)
+	}
+	return rate, nil
+}
+
+// Flush finishes the current part of every log, so everything written so far
+// is readable even if the process is killed. Call it at checkpoints.
+func (r *Recorder) Flush() error {
+	return errors.Join(r.metrics.Flush(), r.probes.Flush(), r.layers.Flush())
+}
+
+// Close flushes and closes every log.
+func (r *Recorder) Close() error {
+	return errors.Join(r.metrics.Close(), r.probes.Close(), r.layers.Close())
+}
+
+// TruncateAfter drops every row with step > step from the metrics, probes and
+// layers logs of runDir, for resuming from a checkpoint taken at that step.
+// Each affected part is rewritten atomically (or removed when no row stays),
+// so a crash part-way leaves each file either old or new and a second call
+// finishes the job. Stale temporary files are removed. Call it before
+// NewRecorder opens the run folder.
+func TruncateAfter(runDir string, step int64) error {
+	if err := truncateLog(filepath.Join(runDir, MetricsDir), func(r *MetricsRow) bool { return r.Step <= step }); err != nil {
+		return err
+	}
+	if err := truncateLog(filepath.Join(runDir, ProbesDir), func(r *HeadRow) bool { return r.Step <= step }); err != nil {
+		return err
+	}
+	return truncateLog(filepath.Join(runDir, LayersDir), func(r *LayerRow) bool { return r.Step <= step })
+}
+
+// truncateLog filters every part of one log folder.
+func truncateLog[T any](dir string, keep func(*T) bool) error {
+	if err := parquetio.RemoveTemps(dir); err != nil {
+		return fmt.Errorf("probes: truncate: %w", err)
+	}
+	parts, err := parquetio.ListParts(dir)
+	if err != nil {
+		return fmt.Errorf("probes: truncate: %w", err)
+	}
+	for _, p := range parts {
+		if _, _, err := parquetio.Filter(p, keep); err != nil {
+			return fmt.Errorf("probes: truncate: %w", err)
+		}
+	}
+	return nil
+}
