@@ -16,6 +16,7 @@ const (
 	TaskBackcopy       = "bigram-backcopy"
 	TaskCopy           = "copy"
 	TaskZipf           = "zipf"
+	TaskText           = "text"
 )
 
 // Size limits that keep a bad config from allocating the machine away.
@@ -86,6 +87,24 @@ type Config struct {
 	// the content tokens. Default 1.0 (classic Zipf; 0 gives uniform tokens).
 	ZipfS float64 `json:"zipf_s"`
 
+	// Path is the text task's corpus: a UTF-8 text file or a glob of them
+	// (expanded and sorted). Default "" means Newton's Opticks, as for corpus.
+	Path string `json:"path"`
+	// ValFrac is the fraction of each text file, at its end, held out for
+	// Eval. Default 0.1. In [0, 1).
+	ValFrac float64 `json:"val_frac"`
+	// Tokenizer is the text task's tokenizer: "bpe" (byte-level BPE trained
+	// on the training part, default) or "char" (one token per character).
+	Tokenizer string `json:"tokenizer"`
+	// VocabSize is the number of BPE token ids, <bos> included: 256 byte
+	// tokens + <bos> + vocab_size−257 merges (fewer if the corpus runs out of
+	// pairs). Default 512. Not used by the char tokenizer.
+	VocabSize int `json:"vocab_size"`
+	// BOS puts the <bos> token first in every text window (inputs <bos>,
+	// x₁…x_{T−1}; targets x₁…x_T); false gives windows that start mid-text
+	// (inputs x₀…x_{T−1}, targets x₁…x_T). Default true.
+	BOS bool `json:"bos"`
+
 	// Pool is the number of training sequences generated once from the task
 	// seed; Fill then samples sequences from this pool with replacement.
 	// Default 0: every Fill generates fresh sequences. The paper's induction
@@ -111,6 +130,8 @@ func DefaultConfig(task string) (Config, error) {
 		c.SeqLen, c.Vocab = 33, 64
 	case TaskZipf:
 		c.SeqLen, c.Vocab, c.ZipfS = 64, 64, 1.0
+	case TaskText:
+		c.SeqLen, c.ValFrac, c.Tokenizer, c.VocabSize, c.BOS = 128, 0.1, TokenizerBPE, 512, true
 	default:
 		return Config{}, unknownTask(task)
 	}
@@ -131,6 +152,8 @@ func usedFields(task string) []string {
 		return append(common, "seq_len", "vocab")
 	case TaskZipf:
 		return append(common, "seq_len", "vocab", "zipf_s")
+	case TaskText:
+		return append(common, "seq_len", "vocab", "path", "val_frac", "tokenizer", "vocab_size", "bos")
 	}
 	return nil
 }
@@ -218,6 +241,29 @@ func (c Config) Validate(task string) error {
 		}
 		if math.IsNaN(c.ZipfS) || math.IsInf(c.ZipfS, 0) || c.ZipfS < 0 || c.ZipfS > 100 {
 			bad("zipf_s must be in [0, 100] (got %v)", c.ZipfS)
+		}
+	case TaskText:
+		if c.SeqLen < 1 {
+			bad("seq_len must be ≥ 1 (got %d)", c.SeqLen)
+		}
+		if c.Vocab != 0 {
+			bad("vocab is set by the tokenizer for %s: leave it 0 (got %d)", task, c.Vocab)
+		}
+		if !(c.ValFrac >= 0 && c.ValFrac < 1) {
+			bad("val_frac must be in [0, 1) (got %v)", c.ValFrac)
+		}
+		switch c.Tokenizer {
+		case TokenizerBPE:
+			if c.VocabSize < minBPEVocab || c.VocabSize > maxVocab {
+				bad("vocab_size must be in [%d, %d] for tokenizer bpe: 256 byte tokens + <bos> at least (got %d)",
+					minBPEVocab, maxVocab, c.VocabSize)
+			}
+		case TokenizerChar:
+			if c.VocabSize < 0 {
+				bad("vocab_size must be ≥ 0 (got %d; the char tokenizer does not use it)", c.VocabSize)
+			}
+		default:
+			bad("tokenizer must be %s or %s (got %q)", TokenizerBPE, TokenizerChar, c.Tokenizer)
 		}
 	}
 

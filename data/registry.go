@@ -23,7 +23,7 @@ import (
 // entry is one registered task.
 type entry struct {
 	name, desc string
-	build      func(c Config) (*task, error)
+	build      func(c Config) (*task, error) // nil for text, which New builds with NewText
 }
 
 // entries lists the tasks in the order shown to users.
@@ -34,6 +34,7 @@ func entries() []entry {
 		{TaskBackcopy, "bigram-backcopy (Guo et al. 2024): character bigrams of a corpus, and after each of the 3 most frequent characters a copy of the character before it", buildBackcopy},
 		{TaskCopy, "copy: BOS, L random tokens, SEP, the same L tokens again; loss on the copied half", buildCopy},
 		{TaskZipf, "Zipf unigram: BOS, then tokens drawn i.i.d. with P(rank k) ∝ k^−s; next-token loss everywhere", buildZipf},
+		{TaskText, "text: next-token prediction on random windows of UTF-8 text files (default Newton's Opticks), byte-level BPE or char tokens; the last 10% of each file held out", nil},
 	}
 }
 
@@ -74,6 +75,9 @@ func New(name string, cfg Config, seed uint64) (Task, error) {
 		if e.name == name {
 			build = e.build
 		}
+	}
+	if name == TaskText {
+		return NewText(cfg, seed, nil)
 	}
 	if build == nil {
 		return nil, unknownTask(name)

@@ -84,7 +84,7 @@ func checkCommon(t *testing.T, task Task, b *Batch, wantMaskSum float64) {
 
 func TestRegistry(t *testing.T) {
 	names := Names()
-	want := []string{"induction", "classification", "bigram-backcopy", "copy", "zipf"}
+	want := []string{"induction", "classification", "bigram-backcopy", "copy", "zipf", "text"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Names() = %v, want %v", names, want)
 	}

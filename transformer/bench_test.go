@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sinklab/sinklab/data"
+	"github.com/sinklab/sinklab/probes"
 )
 
 // The peer's two configs (../shared/bench/peer_torch.py): AdamW, softmax
@@ -48,4 +49,43 @@ func BenchmarkTrainInduction(b *testing.B) {
 		c.Model.DModel, c.Model.Layers, c.Model.Heads = 128, 2, 4
 		c.Train.Batch = 256
 	})
+}
+
+// BenchmarkTrainTinyProbes is BenchmarkTrainTiny with a probe pass every 50
+// steps (capture on a 16-sequence evaluation batch and every metric of
+// probes.MeasureCapture); compare its steps/s with BenchmarkTrainTiny's.
+func BenchmarkTrainTinyProbes(b *testing.B) {
+	tr := newTestTrainer(b, data.TaskZipf, func(c *Config) {
+		c.Model.Positions = PosLearnedAdd
+		c.Optim.LR = 3e-4
+		c.Model.DModel, c.Model.Layers, c.Model.Heads = 64, 2, 4
+		c.Data.SeqLen, c.Data.Vocab = 32, 64
+		c.Train.Batch = 16
+		c.Data.EvalSize, c.Train.EvalBatch = 16, 16
+	})
+	probe := func() {
+		c, err := tr.Capture()
+		if err != nil {
+			b.Fatal(err)
+		}
+		probes.MeasureCapture(c, 0.3)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	probe()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.Step(); err != nil {
+			b.Fatal(err)
+		}
+		if i%50 == 49 {
+			probe()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
 }

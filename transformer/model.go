@@ -123,16 +123,17 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 // graph is one compiled computation over a fixed batch shape: a training
 // shard (with gradients) or an evaluation pass (forward only).
 type graph[T gop.Float] struct {
-	g     *G.ExprGraph
-	vm    G.VM
-	b     int
-	nodes []*G.Node // one per model parameter, same order
-	embed *embedOp[T]
-	ce    *crossEntropyOp[T]
-	attn  []*attention.MultiHeadOp[T] // per layer
-	qkv   []*linearOp[T]              // per layer: the fused projection (B·T', 3D)
-	resid [][]T                       // per layer: blocks.{l}.hook_resid_pre (B·T', D)
-	loss  *G.Node
+	g      *G.ExprGraph
+	vm     G.VM
+	b      int
+	nodes  []*G.Node // one per model parameter, same order
+	embed  *embedOp[T]
+	ce     *crossEntropyOp[T]
+	attn   []*attention.MultiHeadOp[T] // per layer
+	qkv    []*linearOp[T]              // per layer: the fused projection (B·T', 3D)
+	resid  [][]T                       // per layer: blocks.{l}.hook_resid_pre (B·T', D)
+	logits *linearOp[T]                // (B·T', V)
+	loss   *G.Node
 }
 
 // buildGraph compiles the model for batches of b sequences. With train, it
@@ -210,6 +211,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 	if err != nil {
 		return nil, err
 	}
+	gr.logits = logits.Op().(*linearOp[T])
 	loss, ceop, err := crossEntropy[T](logits, b, m.T, cfg.SinkToken, lossScale)
 	if err != nil {
 		return nil, err

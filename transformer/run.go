@@ -35,6 +35,7 @@ type Runner interface {
 	GroupLoss() map[string]float64
 	Snapshot() (*Snapshot, error)
 	Restore(s *Snapshot) error
+	Logits(b *data.Batch) ([]float32, error)
 }
 
 // Config returns the resolved configuration (with vocabulary and positions filled in).

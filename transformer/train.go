@@ -329,3 +329,20 @@ func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 func attentionRowsSumToOne(mc ModelConfig) bool {
 	return !mc.KVBias && variantNormalized(mc.Attention)
 }
+
+// Logits runs the model forward on a batch and returns a copy of its logits,
+// (B, T', V) with T' = T (+1 for the sink token's position, first).
+func (tr *Trainer[T]) Logits(b *data.Batch) ([]float32, error) {
+	g, err := tr.evalGraph(b.B)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
+		return nil, fmt.Errorf("transformer: forward pass: %w", err)
+	}
+	out := make([]float32, len(g.logits.ybuf))
+	for i, v := range g.logits.ybuf {
+		out[i] = float32(v)
+	}
+	return out, nil
+}
