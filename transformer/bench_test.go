@@ -2,6 +2,7 @@ package transformer
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
@@ -53,7 +54,9 @@ func BenchmarkTrainInduction(b *testing.B) {
 
 // BenchmarkTrainTinyProbes is BenchmarkTrainTiny with a probe pass every 50
 // steps (capture on a 16-sequence evaluation batch and every metric of
-// probes.MeasureCapture); compare its steps/s with BenchmarkTrainTiny's.
+// probes.MeasureCapture). It times steps and probes separately in the same
+// loop and reports probe-overhead-% = probe time / step time × 100, which a
+// varying machine load does not skew as comparing two benchmarks would.
 func BenchmarkTrainTinyProbes(b *testing.B) {
 	tr := newTestTrainer(b, data.TaskZipf, func(c *Config) {
 		c.Model.Positions = PosLearnedAdd
@@ -76,16 +79,22 @@ func BenchmarkTrainTinyProbes(b *testing.B) {
 		}
 	}
 	probe()
+	var stepT, probeT time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
 		if _, err := tr.Step(); err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
+		stepT += t1.Sub(t0)
 		if i%50 == 49 {
 			probe()
+			probeT += time.Since(t1)
 		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(100*probeT.Seconds()/stepT.Seconds(), "probe-overhead-%")
 }

@@ -6,6 +6,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // geluC is √(2/π), the constant of GELU's tanh form.
@@ -41,7 +42,7 @@ func (op *geluOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x := gop.Data[T](vs[0])
 	y, th := op.ybuf, op.th
 	if x32, ok := any(x).([]float32); ok {
-		gop.GeluTanh32(x32, any(y).([]float32), any(th).([]float32))
+		vmath.GeluTanh(x32, any(y).([]float32), any(th).([]float32))
 		return op.y, nil
 	}
 	for i, v := range x {
@@ -84,6 +85,10 @@ func (op *geluBackOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x, dy := gop.Data[T](vs[0]), gop.Data[T](vs[1])
 	th := op.f.th
+	if x32, ok := any(x).([]float32); ok {
+		vmath.GeluTanhBackward(x32, any(th).([]float32), any(dy).([]float32), any(op.buf).([]float32))
+		return op.dx, nil
+	}
 	for i, v := range x {
 		t := th[i]
 		op.buf[i] = dy[i] * (0.5*(1+t) + 0.5*v*(1-t*t)*T(geluC)*(1+3*0.044715*v*v))

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // crossEntropyOp is softmax and cross-entropy fused, with a loss weight per
@@ -80,10 +81,14 @@ func (op *crossEntropyOp[T]) Do(vs ...G.Value) (G.Value, error) {
 				}
 			}
 			var z T
-			for j, x := range row {
-				e := gop.Exp(x - mx)
-				p[j] = e
-				z += e
+			if r32, ok := any(row).([]float32); ok {
+				z = T(vmath.ExpShift(r32, any(p).([]float32), float32(mx)))
+			} else {
+				for j, x := range row {
+					e := gop.Exp(x - mx)
+					p[j] = e
+					z += e
+				}
 			}
 			inv := 1 / z
 			for j := range p {

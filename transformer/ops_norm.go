@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // lnEps is LayerNorm's ε (PyTorch's default).
@@ -46,6 +47,11 @@ func (op *layerNormOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *layerNormOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x, g, b := gop.Data[T](vs[0]), gop.Data[T](vs[1]), gop.Data[T](vs[2])
 	d := op.d
+	if x32, ok := any(x).([]float32); ok {
+		vmath.LayerNormRows(x32, any(g).([]float32), any(b).([]float32), any(op.ybuf).([]float32),
+			any(op.mean).([]float32), any(op.rstd).([]float32), op.n, d, lnEps)
+		return op.y, nil
+	}
 	inv := 1 / T(d)
 	for i := 0; i < op.n; i++ {
 		row := x[i*d : (i+1)*d]
@@ -106,6 +112,11 @@ func (op *layerNormBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	dx, dg, db := op.buf[:n*d], op.buf[n*d:n*d+d], op.buf[n*d+d:]
 	clear(dg)
 	clear(db)
+	if x32, ok := any(x).([]float32); ok {
+		vmath.LayerNormRowsBackward(x32, any(g).([]float32), any(dy).([]float32), any(f.mean).([]float32),
+			any(f.rstd).([]float32), any(dx).([]float32), any(dg).([]float32), any(db).([]float32), n, d)
+		return op.packed, nil
+	}
 	inv := 1 / T(d)
 	for i := 0; i < n; i++ {
 		m, r := f.mean[i], f.rstd[i]

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // optimizer updates the parameters in place from summed gradients. It is our
@@ -67,6 +68,11 @@ func (o *optimizer[T]) step(params []*Param[T], grads [][]T, lr float64) {
 				decay = T(1 - lr*c.WeightDecay)
 			}
 			B1, B2 := T(b1), T(b2)
+			if w32, ok := any(w).([]float32); ok {
+				vmath.AdamW(w32, any(g).([]float32), any(m).([]float32), any(v).([]float32),
+					float32(b1), float32(b2), float32(decay), float32(stepSize), float32(rbc2), float32(eps))
+				continue
+			}
 			for j := range w {
 				gj := g[j]
 				m[j] = B1*m[j] + (1-B1)*gj

@@ -76,29 +76,3 @@ func tanh32(x float32) float32 {
 	return p / q
 }
 
-// GeluTanh32 computes y = ½x(1 + t) with t = tanh(√(2/π)(x + 0.044715x³)) for
-// every element, keeping t. The tanh approximation of tanh32 is written out in
-// the loop so that iterations overlap (a call per element is latency-bound).
-func GeluTanh32(x, y, t []float32) {
-	const c = 0.7978845608028654
-	_, _ = y[len(x)-1], t[len(x)-1]
-	for i, v := range x {
-		u := c * (v + 0.044715*v*v*v)
-		u = min(max(u, -7.90531110763549805), 7.90531110763549805)
-		u2 := u * u
-		p := float32(-2.76076847742355e-16)
-		p = p*u2 + 2.00018790482477e-13
-		p = p*u2 + -8.60467152213735e-11
-		p = p*u2 + 5.12229709037114e-08
-		p = p*u2 + 1.48572235717979e-05
-		p = p*u2 + 6.37261928875436e-04
-		p = p*u2 + 4.89352455891786e-03
-		q := float32(1.19825839466702e-06)
-		q = q*u2 + 1.18534705686654e-04
-		q = q*u2 + 2.26843463243900e-03
-		q = q*u2 + 4.89352518554385e-03
-		th := p * u / q
-		t[i] = th
-		y[i] = 0.5 * v * (1 + th)
-	}
-}

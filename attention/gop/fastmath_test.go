@@ -46,21 +46,3 @@ func BenchmarkExp32(b *testing.B) {
 	_ = s
 }
 
-func TestGeluTanh32(t *testing.T) {
-	var x, y, th []float32
-	for v := float32(-10); v < 10; v += 0.01 {
-		x = append(x, v)
-	}
-	y, th = make([]float32, len(x)), make([]float32, len(x))
-	GeluTanh32(x, y, th)
-	for i, v := range x {
-		u := 0.7978845608028654 * (float64(v) + 0.044715*float64(v)*float64(v)*float64(v))
-		want := 0.5 * float64(v) * (1 + math.Tanh(u))
-		if d := math.Abs(float64(y[i]) - want); d > 2e-6*math.Max(1, math.Abs(want)) {
-			t.Fatalf("gelu(%v) = %v, want %v", v, y[i], want)
-		}
-		if d := math.Abs(float64(th[i]) - math.Tanh(u)); d > 1e-6 {
-			t.Fatalf("tanh part at %v = %v, want %v", v, th[i], math.Tanh(u))
-		}
-	}
-}
