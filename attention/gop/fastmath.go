@@ -75,4 +75,3 @@ func tanh32(x float32) float32 {
 	q = q*x2 + 4.89352518554385e-03
 	return p / q
 }
-

@@ -45,4 +45,3 @@ func BenchmarkExp32(b *testing.B) {
 	}
 	_ = s
 }
-
