@@ -112,3 +112,41 @@ func readParts[T any](t *testing.T, dir string) []T {
 	}
 	return rows
 }
+
+// TestDefaultRunFormsSink trains the default induction configuration briefly
+// and reads probes back through the Parquet reader: at least one head's
+// first-token mass must rise above its value at step 0.
+func TestDefaultRunFormsSink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the default model for 200 steps; skipped with -short")
+	}
+	out := t.TempDir()
+	if _, e, c := runCLI(t, "train", "--out", out, "--run-id", "d", "--steps", "200", "--set", "train.eval_every=0", "-q"); c != 0 {
+		t.Fatalf("exit %d: %s", c, e)
+	}
+	heads := readParts[probes.HeadRow](t, filepath.Join(out, "d", "probes"))
+	start := map[[2]int32]float64{}
+	final := map[[2]int32]float64{}
+	for _, h := range heads {
+		k := [2]int32{h.Layer, h.Head}
+		switch h.Step {
+		case 0:
+			start[k] = h.FirstTokenMass
+		case 200:
+			final[k] = h.FirstTokenMass
+		}
+	}
+	if len(start) != 8 || len(final) != 8 {
+		t.Fatalf("want 8 heads at steps 0 and 200, got %d and %d", len(start), len(final))
+	}
+	best, bestK := -1.0, [2]int32{}
+	for k, f := range final {
+		if d := f - start[k]; d > best {
+			best, bestK = d, k
+		}
+	}
+	t.Logf("largest rise of first-token mass: layer %d head %d, %.3f → %.3f", bestK[0], bestK[1], start[bestK], final[bestK])
+	if !(best > 0.1) {
+		t.Fatalf("no head's first-token mass rose by more than 0.1 (largest rise %.3f)", best)
+	}
+}
