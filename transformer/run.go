@@ -36,6 +36,7 @@ type Runner interface {
 	Snapshot() (*Snapshot, error)
 	Restore(s *Snapshot) error
 	Logits(b *data.Batch) ([]float32, error)
+	SeqLen() int
 }
 
 // Config returns the resolved configuration (with vocabulary and positions filled in).

@@ -346,3 +346,6 @@ func (tr *Trainer[T]) Logits(b *data.Batch) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// SeqLen is T, the number of tokens the model reads (without the sink token).
+func (tr *Trainer[T]) SeqLen() int { return tr.Model.T }

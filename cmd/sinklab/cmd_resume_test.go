@@ -102,3 +102,92 @@ func TestResumeBadInput(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestProbeRecomputesLiveRows: `sinklab probe` on a run's checkpoints writes
+// the same probe and layer rows as the live run at those steps.
+func TestProbeRecomputesLiveRows(t *testing.T) {
+	out := t.TempDir()
+	if _, e, c := runCLI(t, append([]string{"train", "--out", out, "--run-id", "p", "--steps", "4", "--set", "checkpoint.every=2"}, tinyTrain...)...); c != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	run := filepath.Join(out, "p")
+	if _, e, c := runCLI(t, "probe", run, "-q"); c != 0 {
+		t.Fatalf("probe: %s", e)
+	}
+	live := readParts[probes.HeadRow](t, filepath.Join(run, "probes"))
+	re := readParts[probes.HeadRow](t, filepath.Join(run, "reprobe", "probes"))
+	if len(re) != 4 { // steps 2 and 4 × 2 heads
+		t.Fatalf("%d recomputed rows, want 4", len(re))
+	}
+	for _, r := range re {
+		found := false
+		for _, l := range live {
+			if l.Step == r.Step && l.Layer == r.Layer && l.Head == r.Head {
+				found = true
+				if l != r {
+					t.Fatalf("step %d head %d: live %+v, recomputed %+v", r.Step, r.Head, l, r)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no live row for step %d head %d", r.Step, r.Head)
+		}
+	}
+	if _, stderr, c := runCLI(t, "probe", run, "-q"); c != 2 || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("second probe without --force: exit %d, %s", c, stderr)
+	}
+}
+
+// TestSample: greedy sampling from a run's checkpoint prints token ids, the
+// same ones twice; a prompt on a synthetic run is refused.
+func TestSample(t *testing.T) {
+	out := t.TempDir()
+	if _, e, c := runCLI(t, append([]string{"train", "--out", out, "--run-id", "s", "--steps", "2"}, tinyTrain...)...); c != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	run := filepath.Join(out, "s")
+	a, e, c := runCLI(t, "sample", run, "--tokens", "0,3,4", "--max-new", "15", "--temperature", "0", "-q")
+	if c != 0 {
+		t.Fatalf("sample: %s", e)
+	}
+	b, _, _ := runCLI(t, "sample", run, "--tokens", "0,3,4", "--max-new", "15", "--temperature", "0", "-q")
+	if a != b || strings.Count(a, ",") != 14 {
+		t.Fatalf("greedy samples %q and %q: want the same 15 ids", a, b)
+	}
+	if _, stderr, c := runCLI(t, "sample", run, "--prompt", "hi"); c != 2 || !strings.Contains(stderr, "needs a text run") {
+		t.Fatalf("prompt on induction: exit %d, %s", c, stderr)
+	}
+	if _, stderr, c := runCLI(t, "sample", run, "--tokens", "0,999"); c != 2 || !strings.Contains(stderr, "outside the vocabulary") {
+		t.Fatalf("bad token: exit %d, %s", c, stderr)
+	}
+}
+
+// TestTextRunTokenizer: a text run saves tokenizer.json, resumes and samples
+// with it.
+func TestTextRunTokenizer(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"train", "--task", "text", "--out", out, "--run-id", "txt", "--steps", "2",
+		"--set", "data.seq_len=32", "--set", "data.tokenizer=char", "--set", "data.eval_size=16",
+		"--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
+		"--set", "train.batch=8", "--set", "train.eval_batch=8", "--set", "checkpoint.every=1", "-q"}
+	if _, e, c := runCLI(t, args...); c != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	run := filepath.Join(out, "txt")
+	if _, err := os.Stat(filepath.Join(run, "tokenizer.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, c := runCLI(t, "train", "--resume", run, "--steps", "3", "-q"); c != 0 {
+		t.Fatalf("resume: %s", e)
+	}
+	s, e, c := runCLI(t, "sample", run, "--prompt", "Light", "--max-new", "10", "-q")
+	if c != 0 || !strings.HasPrefix(s, "Light") {
+		t.Fatalf("sample: exit %d, %q, %s", c, s, e)
+	}
+	if err := os.Remove(filepath.Join(run, "tokenizer.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, c := runCLI(t, "sample", run, "--prompt", "x"); c == 0 || !strings.Contains(stderr, "tokenizer.json") {
+		t.Fatalf("missing tokenizer: exit %d, %s", c, stderr)
+	}
+}

@@ -215,9 +215,9 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	task, err := data.New(cfg.Task, cfg.Data, cfg.Seed)
+	task, err := openTask(cfg, o.Resume)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	runner, err := transformer.NewRunner(cfg, task)
 	if err != nil {
@@ -259,6 +259,11 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 	cj, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return err
+	}
+	if tok := data.TokenizerOf(task); tok != nil && o.Resume == "" {
+		if err := tok.SaveTokenizer(filepath.Join(dir, tokenizerFile)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "config.json"), cj); err != nil {
 		return fmt.Errorf("train: write config.json: %w", err)
@@ -439,4 +444,28 @@ func restoreCheckpoint(r transformer.Runner, ck *checkpoints.Checkpoint) error {
 	}
 	return r.Restore(&transformer.Snapshot{Model: ck.Model, Optimizer: ck.Optimizer, RNG: ck.State.RNG,
 		Step: ck.State.Step, Tokens: ck.State.Tokens, OptSteps: opt})
+}
+
+// tokenizerFile is the trained tokenizer of a text run, in the Hugging Face schema.
+const tokenizerFile = "tokenizer.json"
+
+// openTask builds the run's task. A text task in an existing run folder reuses
+// the folder's tokenizer.json, so resumed, probed and sampled runs see the same ids.
+func openTask(cfg transformer.Config, runDir string) (data.Task, error) {
+	if cfg.Task == data.TaskText && runDir != "" {
+		tok, err := data.LoadTokenizer(filepath.Join(runDir, tokenizerFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", runDir, err)
+		}
+		t, err := data.NewText(cfg.Data, cfg.Seed, tok)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		return t, nil
+	}
+	t, err := data.New(cfg.Task, cfg.Data, cfg.Seed)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return t, nil
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/sinklab/sinklab/checkpoints"
+	"github.com/sinklab/sinklab/probes"
+)
+
+func init() { subcommands = append(subcommands, newProbeCmd) }
+
+// probeOptions are the flags of `sinklab probe`.
+type probeOptions struct {
+	Out   string
+	Eps   float64
+	Force bool
+}
+
+// AddFlags registers the flags.
+func (o *probeOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.Out, "out", "", "folder for the recomputed logs (default RUN_DIR/reprobe)")
+	f.Float64Var(&o.Eps, "eps", 0, "ε of Sink₁^ε (default: the run's probe.eps)")
+	f.BoolVar(&o.Force, "force", false, "replace an existing output folder")
+}
+
+func newProbeCmd(a *app) *cobra.Command {
+	o := &probeOptions{}
+	cmd := &cobra.Command{
+		Use:   "probe RUN_DIR",
+		Short: "Recompute probes from a run's saved checkpoints",
+		Long: `probe loads every valid checkpoint of a training run, runs the model on the run's
+fixed probe batch and writes probes/ and layers/ logs (same schema and values as the
+live ones at those steps) into RUN_DIR/reprobe/, for example with another ε.`,
+		Example: `  sinklab probe runs/induction-20261128-120000
+  sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProbe(cmd.Context(), a, args[0], o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err error) {
+	rc, err := readTrainConfig(dir)
+	if err != nil {
+		return err
+	}
+	steps, err := checkpoints.List(dir)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	if len(steps) == 0 {
+		return usagef("%s has no checkpoints (train with --set checkpoint.every=N to keep some)", dir)
+	}
+	out := o.Out
+	if out == "" {
+		out = filepath.Join(dir, "reprobe")
+	}
+	if _, err := os.Stat(out); err == nil {
+		if !o.Force {
+			return usagef("%s already exists (use --force to replace it)", out)
+		}
+		if err := os.RemoveAll(out); err != nil {
+			return err
+		}
+	}
+	eps := o.Eps
+	if eps == 0 {
+		eps = rc.Config.Probe.Eps
+	}
+	cj, _ := json.Marshal(rc)
+	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := rec.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	sum := &trainSummary{eps: eps}
+	bar := a.newProgress("probe", int64(len(steps)))
+	defer bar.Finish()
+	for i, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		lr, err := openRunAt(dir, step)
+		if err != nil {
+			a.log.Warn("skipping checkpoint", zap.Int64("step", step), zap.Error(err))
+			continue
+		}
+		c, err := lr.runner.Capture()
+		if err == nil {
+			var rate float64
+			rate, err = rec.WriteProbes(step, lr.ck.State.Tokens, c)
+			if err == nil {
+				sum.add(int(step), c, rate)
+			}
+		}
+		lr.runner.Close()
+		if err != nil {
+			return fmt.Errorf("probe: step %d: %w", step, err)
+		}
+		bar.Set(int64(i+1), fmt.Sprintf("step %d", step))
+	}
+	bar.Finish()
+	sum.print(a.stdout)
+	fmt.Fprintf(a.stdout, "recomputed logs: %s\n", out)
+	return nil
+}
