@@ -119,3 +119,22 @@ func TestRestoreMismatch(t *testing.T) {
 		t.Fatal("failed restore changed the weights")
 	}
 }
+
+// TestStepAllocatesNothing: a steady-state training step (data, forward,
+// backward, gradient sum, clipping, AdamW) makes no heap allocation.
+func TestStepAllocatesNothing(t *testing.T) {
+	tr := newTestTrainer(t, data.TaskInduction, smallInduction)
+	for i := 0; i < 3; i++ {
+		if _, err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per step, want 0", allocs)
+	}
+}

@@ -124,7 +124,8 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 // shard (with gradients) or an evaluation pass (forward only).
 type graph[T gop.Float] struct {
 	g      *G.ExprGraph
-	vm     G.VM
+	ex     *executor
+	grads  G.Nodes // gradient node per parameter (training graphs)
 	b      int
 	nodes  []*G.Node // one per model parameter, same order
 	embed  *embedOp[T]
@@ -218,12 +219,14 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 	}
 	gr.ce, gr.loss = ceop, loss
 	if train {
-		if _, err := G.Grad(loss, gr.nodes...); err != nil {
+		grads, err := G.Grad(loss, gr.nodes...)
+		if err != nil {
 			return nil, fmt.Errorf("transformer: backward graph: %w", err)
 		}
-		gr.vm = G.NewTapeMachine(g, G.BindDualValues(gr.nodes...))
-	} else {
-		gr.vm = G.NewTapeMachine(g)
+		gr.grads = grads
+	}
+	if gr.ex, err = newExecutor(g); err != nil {
+		return nil, err
 	}
 	return gr, nil
 }
@@ -232,8 +235,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 func (gr *graph[T]) run(tokens, targets []int32, mask []float32) error {
 	gr.embed.setTokens(tokens)
 	gr.ce.setTargets(targets, mask)
-	gr.vm.Reset()
-	return gr.vm.RunAll()
+	return gr.ex.run()
 }
 
 // lossValue returns the scalar loss of the last run.
@@ -247,13 +249,16 @@ func (gr *graph[T]) lossValue() float64 {
 	return math.NaN()
 }
 
-// grad returns the accumulated gradient of parameter i.
+// grad returns the gradient of parameter i from the last run.
 func (gr *graph[T]) grad(i int) ([]T, error) {
-	v, err := gr.nodes[i].Grad()
+	if gr.grads == nil {
+		return nil, fmt.Errorf("transformer: a forward-only graph has no gradients")
+	}
+	v, err := gr.ex.value(gr.grads[i])
 	if err != nil {
 		return nil, err
 	}
 	return gop.Data[T](v), nil
 }
 
-func (gr *graph[T]) close() { gr.vm.Close() }
+func (gr *graph[T]) close() {}

@@ -156,8 +156,7 @@ func (tr *Trainer[T]) Step() (StepStats, error) {
 	for _, g := range tr.shards {
 		loss += g.lossValue()
 	}
-	// Sum shard gradients in shard order (deterministic), then zero them:
-	// gorgonia accumulates gradients across runs.
+	// Sum shard gradients in shard order (deterministic).
 	var sq float64
 	for i := range tr.grads {
 		dst := tr.grads[i]
@@ -173,7 +172,6 @@ func (tr *Trainer[T]) Step() (StepStats, error) {
 					dst[j] += v
 				}
 			}
-			clear(src)
 		}
 		for _, v := range dst {
 			sq += float64(v) * float64(v)
