@@ -23,6 +23,7 @@ import (
 	"github.com/sinklab/sinklab/checkpoints"
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/probes/report"
 	"github.com/sinklab/sinklab/transformer"
 )
 
@@ -246,6 +247,9 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		if err := probes.TruncateAfter(dir, ck.State.Step); err != nil {
 			return fmt.Errorf("--resume: %w", err)
 		}
+		if err := report.TruncateAttnSnapshots(dir, ck.State.Step); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
 		a.log.Info("resuming", zap.String("checkpoint", ck.Dir), zap.Int64("step", ck.State.Step))
 		rc.Config = cfg
 	} else {
@@ -307,6 +311,15 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			rate, err := rec.WriteProbes(int64(step), tokens, c)
 			if err == nil {
 				sum.add(step, c, rate)
+			}
+			if err == nil && report.AttnSnapshotDue(step, cfg.Probe.Every, cfg.Train.Steps) {
+				// The attention maps of the first evaluation sequence, for the report's heatmaps.
+				evalTokens := task.Eval(cfg.Train.EvalBatch)[0].Inputs[:task.SeqLen()]
+				s, serr := report.NewAttnSnapshot(c, 0, int64(step), evalTokens, 0)
+				if serr == nil {
+					serr = report.WriteAttnSnapshot(dir, s)
+				}
+				err = serr
 			}
 			return rate, err
 		},
