@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -39,7 +40,16 @@ func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "sinklab: "+err.Error())
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown command") {
+		// cobra's message spans lines ("Did you mean this?\n\ttrain"): one line, status 2.
+		first, rest, _ := strings.Cut(msg, "\n")
+		if s := strings.Fields(strings.ReplaceAll(rest, "Did you mean this?", "")); len(s) > 0 {
+			first += " (did you mean " + strings.Join(s, " or ") + "?)"
+		}
+		err, msg = usageError{errors.New(first)}, first
+	}
+	fmt.Fprintln(os.Stderr, "sinklab: "+msg)
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
