@@ -367,6 +367,9 @@ print(json.dumps({"ids": ids, "roundtrip": tok.decode(ids) == text, "vocab": tok
 	if exec.Command("node", "-e", `require("tokenizers")`).Run() == nil {
 		return func(tokPath, textPath string) []byte { return runOut(t, "node", "-e", js, tokPath, textPath) }
 	}
+	if os.Getenv("SINKLAB_REQUIRE_HF_TOKENIZERS") != "" {
+		t.Fatal("SINKLAB_REQUIRE_HF_TOKENIZERS is set but neither python3 nor node can load Hugging Face tokenizers")
+	}
 	t.Skip("Hugging Face tokenizers is not installed (python3 -m pip install tokenizers, or npm install tokenizers with NODE_PATH)")
 	return nil
 }
