@@ -45,7 +45,7 @@ func TestInterruptWritesCheckpoint(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	time.AfterFunc(1500*time.Millisecond, cancel) // as signal.NotifyContext does on SIGINT
+	time.AfterFunc(3*time.Second, cancel) // as signal.NotifyContext does on SIGINT
 	root := newRootCmd()
 	root.SetArgs(append([]string{"train", "--out", out, "--run-id", "i", "--steps", "1000000"}, tinyTrain...))
 	err := root.ExecuteContext(ctx)
