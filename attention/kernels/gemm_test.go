@@ -354,8 +354,8 @@ func TestSetImpl(t *testing.T) {
 	}
 	for k := range implNames {
 		err := SetImpl(implKind(k).String())
-		if (err == nil) != implKind(k).supported() {
-			t.Fatalf("SetImpl(%s): error %v, supported %v", implKind(k), err, implKind(k).supported())
+		if (err == nil) != impls.Supports(implKind(k)) {
+			t.Fatalf("SetImpl(%s): error %v, supported %v", implKind(k), err, impls.Supports(implKind(k)))
 		}
 	}
 	if err := SetImpl("auto"); err != nil || Impl() != bestImpl().String() {

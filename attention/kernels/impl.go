@@ -1,65 +1,25 @@
 package kernels
 
-import (
-	"fmt"
-	"sync/atomic"
-)
+import "github.com/sinklab/sinklab/attention/internal/simd"
 
-// implKind names one implementation of the kernels.
-type implKind uint32
+// implKind names one implementation of the package's kernels.
+type implKind = simd.Kind
 
 const (
-	implGeneric implKind = iota // plain Go, every platform
-	implAVX2                    // AVX2 + FMA assembly
-	implAVX512                  // AVX-512F assembly
+	implGeneric = simd.Generic // plain Go, every platform
+	implAVX2    = simd.AVX2    // AVX2 + FMA assembly
+	implAVX512  = simd.AVX512  // AVX-512F assembly
 )
 
-var implNames = [...]string{implGeneric: "generic", implAVX2: "avx2", implAVX512: "avx512"}
+// implNames lists the implementation names, indexed by implKind.
+var implNames = simd.Names
 
-func (k implKind) String() string { return implNames[k] }
+// impls is the package's choice of implementation, made at start-up.
+var impls = simd.NewSelector("kernels", haveAVX2, haveAVX512)
 
-// supported reports whether this build and CPU can run k.
-func (k implKind) supported() bool {
-	switch k {
-	case implGeneric:
-		return true
-	case implAVX2:
-		return haveAVX2
-	case implAVX512:
-		return haveAVX512
-	}
-	return false
-}
-
-// bestImpl is the fastest implementation this build and CPU support.
-func bestImpl() implKind {
-	switch {
-	case haveAVX512:
-		return implAVX512
-	case haveAVX2:
-		return implAVX2
-	}
-	return implGeneric
-}
-
-// supportedImpls lists the implementations this build and CPU can run.
-func supportedImpls() []implKind {
-	var out []implKind
-	for k := range implNames {
-		if implKind(k).supported() {
-			out = append(out, implKind(k))
-		}
-	}
-	return out
-}
-
-// active is the implementation in use. It is the package's only mutable
-// state: chosen once at start-up, changed only by SetImpl.
-var active atomic.Uint32
-
-func init() { active.Store(uint32(bestImpl())) }
-
-func current() implKind { return implKind(active.Load()) }
+func current() implKind          { return impls.Current() }
+func bestImpl() implKind         { return impls.Best() }
+func supportedImpls() []implKind { return impls.Supported() }
 
 // Impl names the implementation in use: "avx512", "avx2" or "generic". It is
 // the fastest one the CPU supports unless SetImpl chose another.
@@ -70,20 +30,4 @@ func Impl() string { return current().String() }
 // meant for tests and benchmarks; it is safe to call concurrently with the
 // kernels, which read the choice once per call. It fails if the name is
 // unknown or the CPU or build cannot run that implementation.
-func SetImpl(name string) error {
-	if name == "auto" {
-		active.Store(uint32(bestImpl()))
-		return nil
-	}
-	for k, n := range implNames {
-		if n != name {
-			continue
-		}
-		if !implKind(k).supported() {
-			return fmt.Errorf("kernels: implementation %q is not supported by this CPU or build", name)
-		}
-		active.Store(uint32(k))
-		return nil
-	}
-	return fmt.Errorf("kernels: unknown implementation %q (want avx512, avx2, generic or auto)", name)
-}
+func SetImpl(name string) error { return impls.Set(name) }
