@@ -3,7 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
-	"io"
+	"github.com/sinklab/sinklab/probes/internal/parquetio"
 	"maps"
 	"os"
 	"path/filepath"
@@ -148,32 +148,9 @@ func (t *TheoryWriter) Abort() {
 
 // ReadTheory reads every row and the key-value metadata of a theory.parquet.
 func ReadTheory(path string) ([]TheoryRow, map[string]string, error) {
-	f, err := os.Open(path)
+	rows, meta, err := parquetio.ReadFile[TheoryRow](path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("probes: open %s: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("probes: stat %s: %w", path, err)
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, nil, fmt.Errorf("probes: read %s: %w", path, err)
-	}
-	meta := make(map[string]string, len(pf.Metadata().KeyValueMetadata))
-	for _, kv := range pf.Metadata().KeyValueMetadata {
-		meta[kv.Key] = kv.Value
-	}
-	rows := make([]TheoryRow, pf.NumRows())
-	r := parquet.NewGenericReader[TheoryRow](pf)
-	defer r.Close()
-	n, err := r.Read(rows)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("probes: read rows of %s: %w", path, err)
-	}
-	if int64(n) != pf.NumRows() {
-		return nil, nil, fmt.Errorf("probes: read %s: got %d of %d rows", path, n, pf.NumRows())
+		return nil, nil, fmt.Errorf("probes: %w", err)
 	}
 	return rows, meta, nil
 }
