@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 )
@@ -228,42 +228,12 @@ func (t *charTokenizer) SaveTokenizer(path string) error { return saveTokenizer(
 func saveTokenizer(marshal func() ([]byte, error), path string) error {
 	raw, err := marshal()
 	if err == nil {
-		err = writeFileAtomic(path, raw)
+		err = atomicfile.WriteFile(path, raw)
 	}
 	if err != nil {
 		return fmt.Errorf("data: save tokenizer %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, so a reader sees the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // LoadTokenizer reads a tokenizer.json written by SaveTokenizer (or any

@@ -127,6 +127,9 @@ func (t *TheoryWriter) Close() error {
 		err = cerr
 	}
 	if err == nil {
+		err = os.Chmod(t.tmp, 0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
 		err = os.Rename(t.tmp, t.path)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"math"
 	"path/filepath"
 	"strings"
@@ -171,7 +172,7 @@ func runTheory(ctx context.Context, a *app, o *theoryOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("theory: encode config: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(cfgJSON, '\n')); err != nil {
 		return fmt.Errorf("theory: write config: %w", err)
 	}
 	compact, _ := json.Marshal(cfg)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -269,7 +270,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), cj); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), cj); err != nil {
 		return fmt.Errorf("train: write config.json: %w", err)
 	}
 	rec, err := probes.NewRecorder(dir, runID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: cfg.Probe.Eps})

@@ -53,26 +53,3 @@ func makeRunDir(out, id, experiment string, force bool) (dir, runID string, err 
 	}
 	return "", "", fmt.Errorf("no free run folder name for %s in %s", base, out)
 }
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -214,36 +215,10 @@ func WriteAttnSnapshot(runDir string, s *AttnSnapshot) error {
 	if err != nil {
 		return fmt.Errorf("report: encode attention snapshot of step %d: %w", s.Step, err)
 	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a hidden temporary file in the
-// same folder, synced before the rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // ReadAttnSnapshot reads and validates one snapshot file.

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -165,7 +166,7 @@ func (r *Report) WriteHTMLFile(path string) error {
 	if err := r.WriteHTML(&buf); err != nil {
 		return fmt.Errorf("report: render: %w", err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"image/color"
 	"math"
 	"path/filepath"
@@ -171,7 +172,7 @@ func (r *Report) WritePNGs(dir string) ([]string, error) {
 			return fmt.Errorf("report: draw %s: %w", id, err)
 		}
 		path := filepath.Join(dir, sanitizeID(id)+".png")
-		if err := writeFileAtomic(path, data); err != nil {
+		if err := atomicfile.WriteFile(path, data); err != nil {
 			return fmt.Errorf("report: write %s: %w", path, err)
 		}
 		paths = append(paths, path)

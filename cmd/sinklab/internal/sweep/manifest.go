@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func Prepare(dir string, p *Plan, sweepFile string) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("sweep: write %s: %w", ManifestFile, err)
 	}
 	res.Manifest = m
@@ -299,31 +300,8 @@ func writeMarker(path string, c Cell, started time.Time, runErr error) error {
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("sweep: write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file in the
-// same folder and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -202,7 +203,7 @@ func RecordJob(dir string, j Job) error {
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, JobsFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, JobsFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("sweep: write %s: %w", JobsFile, err)
 	}
 	return nil

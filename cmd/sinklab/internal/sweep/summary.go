@@ -268,6 +268,9 @@ func WriteParquet(path string, keys []string, rows []Summary, meta map[string]st
 		err = cerr
 	}
 	if err == nil {
+		err = os.Chmod(f.Name(), 0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
 		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
