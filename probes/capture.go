@@ -14,6 +14,10 @@ type Capture struct {
 	// Resid[l] is blocks.{l}.hook_resid_pre: the residual stream entering block l. (B, T, D)
 	Resid [][]float32
 
+	// Tokens are the input ids of the captured batch, (B, T) without the sink
+	// token's position, for labelling attention maps. May be nil.
+	Tokens []int32
+
 	Causal     bool // attention is causally masked
 	Normalized bool // rows of Attn sum to 1 (softmax, *-norm variants); false for sigmoid, elu, linear, softmax1
 	SinkToken  bool // position 0 is a learned sink token rather than BOS

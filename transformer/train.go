@@ -287,7 +287,8 @@ func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 	tp := tr.Model.T + btoi(mc.SinkToken)
 	H, HD, D := mc.Heads, tr.Model.HD(), mc.DModel
 	c := &probes.Capture{B: b.B, T: tp, L: mc.Layers, H: H, HD: HD, D: D, Causal: mc.Causal,
-		Normalized: attentionRowsSumToOne(mc), SinkToken: mc.SinkToken, Variant: mc.Attention}
+		Normalized: attentionRowsSumToOne(mc), SinkToken: mc.SinkToken, Variant: mc.Attention,
+		Tokens: append([]int32(nil), b.Inputs...)}
 	for l := 0; l < mc.Layers; l++ {
 		op := g.attn[l]
 		w, tk := op.Weights(), op.KeySlots()

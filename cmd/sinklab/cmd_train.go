@@ -315,8 +315,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			}
 			if err == nil && report.AttnSnapshotDue(step, cfg.Probe.Every, cfg.Train.Steps) {
 				// The attention maps of the first evaluation sequence, for the report's heatmaps.
-				evalTokens := task.Eval(cfg.Train.EvalBatch)[0].Inputs[:task.SeqLen()]
-				s, serr := report.NewAttnSnapshot(c, 0, int64(step), evalTokens, 0)
+				s, serr := report.NewAttnSnapshot(c, 0, int64(step), c.Tokens[:task.SeqLen()], 0)
 				if serr == nil {
 					serr = report.WriteAttnSnapshot(dir, s)
 				}
