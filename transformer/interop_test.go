@@ -30,6 +30,9 @@ func TestTorchReproducesLogits(t *testing.T) {
 			c.Model.Positions, c.Model.SinkToken, c.Model.KVBias, c.Model.Attention = PosLearnedAdd, true, true, "sigmoid"
 		},
 		"no-ln/elu-norm": func(c *Config) { c.Model.PreLN, c.Model.Attention = false, "elu-norm" },
+		"gpt2-init/tanh-gelu/no-output-bias": func(c *Config) {
+			c.Model.Init, c.Model.GELU, c.Model.UnembedBias = InitGPT2, GeluTanh, false
+		},
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -69,7 +72,7 @@ func TestTorchReproducesLogits(t *testing.T) {
 			}
 			err = checkpoints.WriteSafetensors(f, []checkpoints.Tensor{
 				{Name: "tokens", Shape: []int{b.B, b.T}, I64: tok},
-				{Name: "logits", Shape: []int{b.B, tp, tr.Cfg.Model.Vocab}, F32: logits},
+				{Name: "logits", Shape: []int{b.B, tp, tr.Cfg.Model.DOut}, F32: logits},
 			}, nil)
 			f.Close()
 			if err != nil {

@@ -20,7 +20,7 @@ func TestOptimizerOneStep(t *testing.T) {
 	lr, wd := 0.01, 0.1
 	t.Run("adamw", func(t *testing.T) {
 		ps := []*Param[float64]{{Data: []float64{1, -2}, Decay: true}, {Data: []float64{0.5}}}
-		o := newOptimizer(OptimConfig{Name: "adamw", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: wd}, ps)
+		o := newOptimizer(OptimConfig{Name: "adamw", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: wd, Decay: DecayMatrices}, ps)
 		o.step(ps, grads, lr)
 		for i, p := range params {
 			for j, w0 := range p.Data {
@@ -40,7 +40,7 @@ func TestOptimizerOneStep(t *testing.T) {
 	})
 	t.Run("sgd-momentum", func(t *testing.T) {
 		ps := []*Param[float64]{{Data: []float64{1, -2}, Decay: true}, {Data: []float64{0.5}}}
-		o := newOptimizer(OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: wd}, ps)
+		o := newOptimizer(OptimConfig{Name: "sgd", Momentum: 0.9, WeightDecay: wd, Decay: DecayMatrices}, ps)
 		o.step(ps, grads, lr)
 		o.step(ps, grads, lr)
 		for i, p := range params {
@@ -61,6 +61,25 @@ func TestOptimizerOneStep(t *testing.T) {
 			}
 		}
 	})
+}
+
+// optim.decay = all decays every tensor (the paper's AdamW over
+// model.parameters()), matrices only the tensors marked Decay.
+func TestOptimizerDecayScope(t *testing.T) {
+	for _, c := range []struct {
+		scope    string
+		wantBias float64
+	}{{DecayAll, 0.5 * (1 - 0.01*0.1)}, {DecayMatrices, 0.5}} {
+		ps := []*Param[float64]{{Data: []float64{1}, Decay: true}, {Data: []float64{0.5}}}
+		o := newOptimizer(OptimConfig{Name: "adamw", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1, Decay: c.scope}, ps)
+		o.step(ps, [][]float64{{0}, {0}}, 0.01) // zero gradient: only the decay moves the weights
+		if got := ps[1].Data[0]; math.Abs(got-c.wantBias) > 1e-15 {
+			t.Errorf("decay %s: bias = %v, want %v", c.scope, got, c.wantBias)
+		}
+		if got, want := ps[0].Data[0], 1-0.01*0.1; math.Abs(got-want) > 1e-15 {
+			t.Errorf("decay %s: matrix = %v, want %v", c.scope, got, want)
+		}
+	}
 }
 
 func TestWarmupCosine(t *testing.T) {

@@ -35,6 +35,20 @@ func (c *Config) Set(key, value string) error {
 	if err := setScalar(v, value); err != nil {
 		return fmt.Errorf("config key %q: %w", key, err)
 	}
+	// train.steps and train.epochs are alternatives: setting one clears the
+	// other's default, and setting both is left for Validate to refuse.
+	switch key {
+	case "train.steps":
+		c.stepsSet = true
+		if !c.epochsSet {
+			c.Train.Epochs = 0
+		}
+	case "train.epochs":
+		c.epochsSet = true
+		if !c.stepsSet {
+			c.Train.Steps = 0
+		}
+	}
 	return nil
 }
 
