@@ -26,7 +26,9 @@ func TestEpochsVisitPoolOnce(t *testing.T) {
 		idx[i] = int32(i)
 	}
 	pool.FillPool(idx, all)
-	key := func(b *data.Batch, i int) string { return fmt.Sprint(b.Inputs[i*b.T:(i+1)*b.T], b.Targets[i*b.T:(i+1)*b.T]) }
+	key := func(b *data.Batch, i int) string {
+		return fmt.Sprint(b.Inputs[i*b.T:(i+1)*b.T], b.Targets[i*b.T:(i+1)*b.T])
+	}
 	rowOf := map[string]int{}
 	for i := 0; i < 100; i++ {
 		rowOf[key(all, i)] = i
