@@ -114,6 +114,10 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 			sum += p[j]
 		}
 		z = sum
+		if !(sum >= 0x1p-126) { // every s ≲ −87: σ(s) = e^s to 1e-38, and σ underflows
+			expNormalize(s, p)
+			break
+		}
 		for j := range p {
 			p[j] /= sum
 		}
@@ -129,6 +133,10 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 		}
 		if v == avEluNorm {
 			z = sum
+			if !(sum >= 0x1p-126) { // every s ≲ −87: elu(s)+1 = e^s underflows
+				expNormalize(s, p)
+				break
+			}
 			for j := range p {
 				p[j] /= sum
 			}
@@ -160,6 +168,20 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 	return z
 }
 
+// expNormalize writes p = e^s / Σe^s with the exponent shifted by max s: the
+// weights of sigmoid-norm and elu-norm when every e^s underflows.
+func expNormalize[T gop.Float](s, p []T) {
+	m := slices.Max(s)
+	var sum T
+	for j, x := range s {
+		p[j] = gop.Exp(x - m)
+		sum += p[j]
+	}
+	for j := range p {
+		p[j] /= sum
+	}
+}
+
 // rowBackward writes ds[:n] = (∂p/∂s)ᵀ dp for one row (ds[n:] = 0), given the
 // scores s, the weights p and the normalizer z from rowForward.
 func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
@@ -180,8 +202,8 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 		}
 	case avSigmoidNorm:
 		for j := range ds {
-			q := p[j] * z
-			ds[j] = q * (1 - q) * (dp[j] - pdp) / z
+			q := p[j] * z // σ(s_j)
+			ds[j] = p[j] * (1 - q) * (dp[j] - pdp)
 		}
 	case avElu:
 		for j, x := range s {
@@ -193,11 +215,11 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 		}
 	case avEluNorm:
 		for j, x := range s {
-			d := T(1)
-			if x <= 0 {
-				d = p[j] * z // e^x
+			if x > 0 {
+				ds[j] = (dp[j] - pdp) / z
+			} else {
+				ds[j] = p[j] * (dp[j] - pdp) // e^x / z = p
 			}
-			ds[j] = d * (dp[j] - pdp) / z
 		}
 	case avLinear:
 		copy(ds, dp)

@@ -44,6 +44,8 @@ func TestFloat32GradMatchesFloat64(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var worst float64
+			worstName := ""
 			for i, p := range t32.Model.Params {
 				var num, den float64
 				for s := range t32.full.shards {
@@ -56,10 +58,19 @@ func TestFloat32GradMatchesFloat64(t *testing.T) {
 					}
 				}
 				rel := math.Sqrt(num) / math.Max(math.Sqrt(den), 1e-30)
-				if !(rel < 2e-3) {
+				if rel > worst {
+					worst, worstName = rel, p.Name
+				}
+				// Measured (float32 with AVX2 kernels / with the generic
+				// kernels, same test): largest relative error 5.9e-7 / 8.2e-7
+				// over all tensors (a LayerNorm gain; the unembedding).
+				// The tolerance is about 4× the larger; the former 2e-3 let
+				// a 1e-4 relative error in the float32 softmax through.
+				if !(rel < 3e-6) {
 					t.Errorf("%s: float32 vs float64 gradient relative error %.2e", p.Name, rel)
 				}
 			}
+			t.Logf("largest relative error %.3g (%s)", worst, worstName)
 		})
 	}
 }
