@@ -52,6 +52,12 @@ func (c *Config) Set(key, value string) error {
 	return nil
 }
 
+// NewLayer starts a new layer of overrides (the config file, then the
+// command line): within one layer setting both train.steps and train.epochs
+// is an error (Validate), while a later layer's train.steps replaces an
+// earlier layer's train.epochs and the other way round.
+func (c *Config) NewLayer() { c.stepsSet, c.epochsSet = false, false }
+
 // Keys lists every settable dotted key.
 func (c *Config) Keys() []string {
 	var out []string

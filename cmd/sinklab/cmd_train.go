@@ -125,6 +125,10 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 		if err := cfg.ApplyYAML(file); err != nil {
 			return cfg, usagef("%s: %v", o.Config, err)
 		}
+		if t := cfg.Train; t.Steps > 0 && t.Epochs > 0 {
+			return cfg, usagef("%s: train.steps = %d and train.epochs = %d are both set: set one of them", o.Config, t.Steps, t.Epochs)
+		}
+		cfg.NewLayer() // the command line overrides the file
 	}
 	for _, s := range o.Sets {
 		k, v, ok := strings.Cut(s, "=")
