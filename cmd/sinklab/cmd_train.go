@@ -371,6 +371,14 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		fmt.Fprintln(a.stdout)
 	}
 	sum.print(a.stdout)
+	if cfg.Task == data.TaskClassification && cfg.Probe.MixingPairs > 0 && runner.HasEval() {
+		rows, err := runMixing(runner, task, cfg.Probe.MixingPairs, int64(runner.StepCount()),
+			filepath.Join(dir, probes.MixingFile), runID, string(cj))
+		if err != nil {
+			return err
+		}
+		printMixing(a.stdout, rows)
+	}
 	fmt.Fprintf(a.stdout, "run folder: %s\n", dir)
 	return nil
 }
@@ -397,6 +405,7 @@ type trainSummary struct {
 
 func (s *trainSummary) add(step int, c *probes.Capture, rate float64) {
 	heads, _, _ := probes.MeasureCapture(c, s.eps)
+	heads = probes.HeadRowsOf(heads, probes.GroupAll)
 	if s.first == nil {
 		s.first = heads
 	}

@@ -89,10 +89,12 @@ func TestTrainShortRunWritesLogs(t *testing.T) {
 	if metrics[3].ValLoss == nil || metrics[3].SinkRate == nil || metrics[0].SinkRate != nil || metrics[1].SinkRate == nil {
 		t.Fatalf("val_loss / sink_rate not where expected: %+v %+v", metrics[0], metrics[3])
 	}
-	heads := readParts[probes.HeadRow](t, filepath.Join(dir, "probes"))
-	// probes at steps 0, 2, 4 × 1 layer × 2 heads
-	if len(heads) != 6 || heads[0].Step != 0 || heads[5].Step != 4 {
-		t.Fatalf("%d probe rows: %+v", len(heads), heads)
+	all := readParts[probes.HeadRow](t, filepath.Join(dir, "probes"))
+	// probes at steps 0, 2, 4 × 1 layer × 2 heads × row groups all and paper_rows
+	heads := probes.HeadRowsOf(all, probes.GroupAll)
+	if len(all) != 12 || len(heads) != 6 || heads[0].Step != 0 || heads[5].Step != 4 ||
+		len(probes.HeadRowsOf(all, probes.GroupPaperRows)) != 6 {
+		t.Fatalf("%d probe rows: %+v", len(all), all)
 	}
 }
 
@@ -124,7 +126,7 @@ func TestDefaultRunFormsSink(t *testing.T) {
 	if _, e, c := runCLI(t, "train", "--out", out, "--run-id", "d", "--steps", "200", "--set", "train.eval_every=0", "-q"); c != 0 {
 		t.Fatalf("exit %d: %s", c, e)
 	}
-	heads := readParts[probes.HeadRow](t, filepath.Join(out, "d", "probes"))
+	heads := probes.HeadRowsOf(readParts[probes.HeadRow](t, filepath.Join(out, "d", "probes")), probes.GroupAll)
 	start := map[[2]int32]float64{}
 	final := map[[2]int32]float64{}
 	for _, h := range heads {
