@@ -151,6 +151,10 @@ type ProbeConfig struct {
 	// Eps is ε of Sink₁^ε (Gu et al.): a head is counted when its first-token
 	// mass exceeds it. Default 0.3.
 	Eps float64 `json:"eps"`
+	// MixingPairs is the number of sample pairs of the label-mixing
+	// experiment (Varre et al. §4.2) run at the end of a classification run;
+	// 0 turns it off. Default 500.
+	MixingPairs int `json:"mixing_pairs"`
 }
 
 // CheckpointConfig describes when checkpoints are written.
@@ -198,7 +202,7 @@ func DefaultConfig(task string) (Config, error) {
 			Decay: DecayAll, Schedule: "constant", Warmup: 0, MinLRRatio: 0.1, ClipNorm: 0},
 		Train:      TrainConfig{Steps: 1000, Batch: 64, Shards: 2, EvalEvery: 100, EvalBatch: 64, LogEvery: 10},
 		Data:       dc,
-		Probe:      ProbeConfig{Every: 50, Eps: 0.3},
+		Probe:      ProbeConfig{Every: 50, Eps: 0.3, MixingPairs: 500},
 		Checkpoint: CheckpointConfig{Every: 0, KeepLast: 3},
 	}
 	switch task {
@@ -287,6 +291,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train.eval_every ≥ 0, train.log_every ≥ 1 and train.eval_batch ≥ 1 are required")
 	case c.Probe.Every < 0:
 		return fmt.Errorf("probe.every must be ≥ 0, got %d", c.Probe.Every)
+	case c.Probe.MixingPairs < 0:
+		return fmt.Errorf("probe.mixing_pairs must be ≥ 0, got %d", c.Probe.MixingPairs)
 	case c.Checkpoint.Every < 0 || c.Checkpoint.KeepLast < 0:
 		return fmt.Errorf("checkpoint.every and checkpoint.keep_last must be ≥ 0")
 	}
@@ -297,3 +303,9 @@ func (c *Config) Validate() error {
 }
 
 func variantNormalized(v string) bool { return attention.VariantRowsSumToOne(v) }
+
+// variantSigned reports whether a variant's weights can be negative (the
+// probes then take ratios of |A|): the linear (raw dot-product) variants.
+func variantSigned(v string) bool {
+	return v == attention.VariantLinear || v == attention.VariantLinearNorm
+}

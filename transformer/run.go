@@ -27,6 +27,7 @@ type Runner interface {
 	Step() (StepStats, error)
 	Evaluate() (EvalStats, error)
 	Capture() (*probes.Capture, error)
+	CaptureBatch(b *data.Batch) (*probes.Capture, error)
 	HasEval() bool
 	StepCount() int
 	Tokens() int64

@@ -116,13 +116,13 @@ func TestProbeRecomputesLiveRows(t *testing.T) {
 	}
 	live := readParts[probes.HeadRow](t, filepath.Join(run, "probes"))
 	re := readParts[probes.HeadRow](t, filepath.Join(run, "reprobe", "probes"))
-	if len(re) != 4 { // steps 2 and 4 × 2 heads
-		t.Fatalf("%d recomputed rows, want 4", len(re))
+	if len(re) != 8 { // steps 2 and 4 × 2 heads × row groups all and paper_rows
+		t.Fatalf("%d recomputed rows, want 8", len(re))
 	}
 	for _, r := range re {
 		found := false
 		for _, l := range live {
-			if l.Step == r.Step && l.Layer == r.Layer && l.Head == r.Head {
+			if l.Step == r.Step && l.Layer == r.Layer && l.Head == r.Head && l.Group == r.Group {
 				found = true
 				if l != r {
 					t.Fatalf("step %d head %d: live %+v, recomputed %+v", r.Step, r.Head, l, r)

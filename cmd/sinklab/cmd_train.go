@@ -334,6 +334,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		Progress: func(st transformer.StepStats, ev *transformer.EvalStats) {
 			if ev != nil {
 				lastEval = ev
+				sum.addEval(st.Step, ev)
 			}
 			status := fmt.Sprintf("loss %.4f", st.Loss)
 			if lastEval != nil && !math.IsNaN(lastEval.Accuracy) {
@@ -379,6 +380,14 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		fmt.Fprintln(a.stdout)
 	}
 	sum.print(a.stdout)
+	if cfg.Task == data.TaskClassification && cfg.Probe.MixingPairs > 0 && runner.HasEval() {
+		rows, err := runMixing(runner, task, cfg.Probe.MixingPairs, int64(runner.StepCount()),
+			filepath.Join(dir, probes.MixingFile), runID, string(cj))
+		if err != nil {
+			return err
+		}
+		printMixing(a.stdout, rows)
+	}
 	fmt.Fprintf(a.stdout, "run folder: %s\n", dir)
 	return nil
 }
@@ -399,18 +408,39 @@ type trainSummary struct {
 	eps   float64
 	steps []int
 	rates []float64
+	sinks []int // sink heads (BOS sink score > 0.9) per probe step
 	heads []probes.HeadRow
 	first []probes.HeadRow
+	acc   map[int]float64 // validation accuracy by evaluation step
 }
 
 func (s *trainSummary) add(step int, c *probes.Capture, rate float64) {
 	heads, _, _ := probes.MeasureCapture(c, s.eps)
+	heads = probes.HeadRowsOf(heads, probes.GroupAll)
 	if s.first == nil {
 		s.first = heads
 	}
 	s.heads = heads
 	s.steps = append(s.steps, step)
 	s.rates = append(s.rates, rate)
+	n := 0
+	for _, h := range heads {
+		if h.IsSinkHead {
+			n++
+		}
+	}
+	s.sinks = append(s.sinks, n)
+}
+
+// addEval records the validation accuracy of an evaluation step.
+func (s *trainSummary) addEval(step int, ev *transformer.EvalStats) {
+	if ev == nil || math.IsNaN(ev.Accuracy) {
+		return
+	}
+	if s.acc == nil {
+		s.acc = map[int]float64{}
+	}
+	s.acc[step] = ev.Accuracy
 }
 
 func (s *trainSummary) print(w io.Writer) {
@@ -429,8 +459,39 @@ func (s *trainSummary) print(w io.Writer) {
 			s.first[i].FirstTokenMass, h.BOSSinkScore, sink)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
+	// Where the sink heads are, by layer.
+	byLayer := map[int32][]string{}
+	var layers []int32
+	for _, h := range s.heads {
+		if h.IsSinkHead {
+			if byLayer[h.Layer] == nil {
+				layers = append(layers, h.Layer)
+			}
+			byLayer[h.Layer] = append(byLayer[h.Layer], strconv.Itoa(int(h.Head)))
+		}
+	}
+	fmt.Fprintf(w, "sink heads (BOS sink score > %g):", probes.SinkHeadThreshold)
+	if len(layers) == 0 {
+		fmt.Fprint(w, " none")
+	}
+	for i, l := range layers {
+		sep := ""
+		if i > 0 {
+			sep = ";"
+		}
+		fmt.Fprintf(w, "%s layer %d heads %s", sep, l, strings.Join(byLayer[l], ", "))
+	}
+	fmt.Fprintln(w)
 	idx := sampleIdx(len(s.rates), 8)
+	fmt.Fprint(w, "over training (sink heads, validation accuracy where evaluated):")
+	for _, i := range idx {
+		fmt.Fprintf(w, "  step %d: %d", s.steps[i], s.sinks[i])
+		if a, ok := s.acc[s.steps[i]]; ok {
+			fmt.Fprintf(w, " (acc %.3f)", a)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
 	for _, i := range idx {
 		fmt.Fprintf(w, "  step %d: %.0f%%", s.steps[i], s.rates[i])
 	}
