@@ -22,6 +22,8 @@ type probeOptions struct {
 	Out   string
 	Eps   float64
 	Force bool
+
+	epsSet bool // whether --eps was given
 }
 
 // AddFlags registers the flags.
@@ -43,6 +45,7 @@ live ones at those steps) into RUN_DIR/reprobe/, for example with another ε.`,
   sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.epsSet = cmd.Flags().Changed("eps")
 			return runProbe(cmd.Context(), a, args[0], o)
 		},
 	}
@@ -51,6 +54,9 @@ live ones at those steps) into RUN_DIR/reprobe/, for example with another ε.`,
 }
 
 func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err error) {
+	if o.epsSet && !(o.Eps > 0 && o.Eps < 1) {
+		return usagef("--eps must be in (0, 1), got %v", o.Eps)
+	}
 	rc, err := readTrainConfig(dir)
 	if err != nil {
 		return err
@@ -74,9 +80,9 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 			return err
 		}
 	}
-	eps := o.Eps
-	if eps == 0 {
-		eps = rc.Config.Probe.Eps
+	eps := rc.Config.Probe.Eps
+	if o.epsSet {
+		eps = o.Eps
 	}
 	cj, _ := json.Marshal(rc)
 	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps})

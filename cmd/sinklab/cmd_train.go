@@ -42,15 +42,19 @@ type trainOptions struct {
 	ListTasks bool
 	ShowCfg   bool
 	Resume    string
+
+	// stepsSet and seedSet record whether --steps and --seed were given, so
+	// that no value of either doubles as "not given".
+	stepsSet, seedSet bool
 }
 
 // AddFlags registers the flags.
 func (o *trainOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Task, "task", "", "task to train on (default induction; see --list-tasks)")
-	f.StringVar(&o.Config, "config", "", "YAML config file (sections task, seed, model, optim, train, data, probe, checkpoint)")
+	f.StringVar(&o.Config, "config", "", "YAML config file (sections task, seed, model, optim, train, data, probe, checkpoint, log)")
 	f.StringArrayVar(&o.Sets, "set", nil, "override one config key, e.g. --set model.n_heads=8 (repeatable)")
-	f.IntVar(&o.Steps, "steps", 0, "number of training steps (same as --set train.steps=N)")
-	f.Int64Var(&o.Seed, "seed", -1, "random seed (same as --set seed=S)")
+	f.IntVar(&o.Steps, "steps", 0, "number of training steps, ≥ 1 (same as --set train.steps=N; default: the config's)")
+	f.Int64Var(&o.Seed, "seed", 0, "random seed, ≥ 0 (same as --set seed=S; default: the config's)")
 	f.StringVar(&o.Out, "out", "runs", "folder that holds run folders")
 	f.StringVar(&o.RunID, "run-id", "", "name of the run folder (default <task>-<UTC time>)")
 	f.BoolVar(&o.ListTasks, "list-tasks", false, "list the tasks and exit")
@@ -77,6 +81,8 @@ then every --set key=value. Unknown keys are errors. Keys are printed by --print
   sinklab train --list-tasks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.stepsSet = cmd.Flags().Changed("steps")
+			o.seedSet = cmd.Flags().Changed("seed")
 			return runTrain(cmd.Context(), a, o)
 		},
 	}
@@ -135,16 +141,31 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 			return cfg, usagef("--set: %v", err)
 		}
 	}
-	if o.Steps != 0 {
-		cfg.Train.Steps = o.Steps
-	}
-	if o.Seed >= 0 {
-		cfg.Seed = uint64(o.Seed)
+	if err := o.applyFlags(&cfg); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%v", err)
 	}
 	return cfg, nil
+}
+
+// applyFlags applies --steps and --seed when they were given; a given value
+// out of range is a usage error, never read as "not given".
+func (o *trainOptions) applyFlags(cfg *transformer.Config) error {
+	if o.stepsSet {
+		if o.Steps < 1 {
+			return usagef("--steps must be ≥ 1, got %d", o.Steps)
+		}
+		cfg.Train.Steps = o.Steps
+	}
+	if o.seedSet {
+		if o.Seed < 0 {
+			return usagef("--seed must be ≥ 0, got %d", o.Seed)
+		}
+		cfg.Seed = uint64(o.Seed)
+	}
+	return nil
 }
 
 // resolveResumeConfig reads a run folder's config.json and applies --steps,
@@ -154,6 +175,18 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 	b, err := os.ReadFile(filepath.Join(o.Resume, "config.json"))
 	if err != nil {
 		return transformer.Config{}, rc, usagef("--resume: %v", err)
+	}
+	// Keys missing from the config.json of an older version (such as
+	// log.flush_seconds) take today's defaults for the run's task.
+	var head struct {
+		Config struct {
+			Task string `json:"task"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(b, &head) == nil {
+		if def, err := transformer.DefaultConfig(head.Config.Task); err == nil {
+			rc.Config = def
+		}
 	}
 	if err := json.Unmarshal(b, &rc); err != nil {
 		return transformer.Config{}, rc, usagef("--resume: %s: %v", filepath.Join(o.Resume, "config.json"), err)
@@ -174,11 +207,8 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 			return cfg, rc, usagef("--set: %v", err)
 		}
 	}
-	if o.Steps != 0 {
-		cfg.Train.Steps = o.Steps
-	}
-	if o.Seed >= 0 {
-		cfg.Seed = uint64(o.Seed)
+	if err := o.applyFlags(&cfg); err != nil {
+		return cfg, rc, err
 	}
 	if ch := transformer.ArchitectureChanges(&rc.Config, &cfg); len(ch) > 0 {
 		return cfg, rc, usagef("--resume cannot change %s: it would not be the same run", strings.Join(ch, ", "))
@@ -335,6 +365,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			bar.Set(int64(st.Step), status)
 		},
 		Checkpoint: saveCheckpoint,
+		Flush:      func(int) error { return rec.Flush() },
 	}
 	err = transformer.Run(ctx, runner, hooks)
 	bar.Finish()
