@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -204,5 +205,42 @@ func TestTextRunTokenizer(t *testing.T) {
 	}
 	if _, stderr, c := runCLI(t, "sample", run, "--prompt", "x"); c == 0 || !strings.Contains(stderr, "tokenizer.json") {
 		t.Fatalf("missing tokenizer: exit %d, %s", c, stderr)
+	}
+}
+
+// TestResumeOlderConfig: a run folder whose config.json predates the log
+// section and checkpoint.every_seconds resumes with their defaults.
+func TestResumeOlderConfig(t *testing.T) {
+	out := t.TempDir()
+	if _, e, c := runCLI(t, append([]string{"train", "--out", out, "--run-id", "old", "--steps", "2"}, tinyTrain...)...); c != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	path := filepath.Join(out, "old", "config.json")
+	var doc map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &doc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := doc["config"].(map[string]any)
+	delete(cfg, "log")
+	delete(cfg["checkpoint"].(map[string]any), "every_seconds")
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, c := runCLI(t, "train", "--resume", filepath.Join(out, "old"), "--steps", "3", "-q"); c != 0 {
+		t.Fatalf("resume of an older config.json: %s", e)
+	}
+	var rc trainRunConfig
+	if b, err = os.ReadFile(path); err == nil {
+		err = json.Unmarshal(b, &rc)
+	}
+	if err != nil || rc.Config.Log.FlushSeconds != 60 || rc.Config.Checkpoint.EverySeconds != 300 {
+		t.Fatalf("config.json after resume: %v, log %+v, checkpoint %+v", err, rc.Config.Log, rc.Config.Checkpoint)
 	}
 }
