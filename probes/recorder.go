@@ -202,14 +202,17 @@ func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64
 }
 
 // Flush finishes the current part of every log, so everything written so far
-// is readable even if the process is killed. Call it at checkpoints.
+// is readable even if the process is killed. Call it at checkpoints and every
+// so often (log.flush_seconds). The metrics log is finished last, so a process
+// killed during a Flush never leaves a finished metrics row of a probe step
+// whose probe and layer rows are not finished too.
 func (r *Recorder) Flush() error {
-	return errors.Join(r.metrics.Flush(), r.probes.Flush(), r.layers.Flush())
+	return errors.Join(r.probes.Flush(), r.layers.Flush(), r.metrics.Flush()) // calls run left to right
 }
 
 // Close flushes and closes every log.
 func (r *Recorder) Close() error {
-	return errors.Join(r.metrics.Close(), r.probes.Close(), r.layers.Close())
+	return errors.Join(r.probes.Close(), r.layers.Close(), r.metrics.Close())
 }
 
 // TruncateAfter drops every row with step > step from the metrics, probes and

@@ -161,8 +161,22 @@ type ProbeConfig struct {
 type CheckpointConfig struct {
 	// Every writes a checkpoint every this many steps; 0 = only at the end.
 	Every int `json:"every"`
+	// EverySeconds also writes a checkpoint at the first step boundary after
+	// this many seconds of wall time since the run (or resume) started or the
+	// last checkpoint, so a killed run can resume; 0 = off. Default 300.
+	EverySeconds float64 `json:"every_seconds"`
 	// KeepLast keeps this many newest checkpoints (0 = all). Default 3.
 	KeepLast int `json:"keep_last"`
+}
+
+// LogConfig describes how often the Parquet logs are made durable.
+type LogConfig struct {
+	// FlushSeconds finishes the open part of every log (footer written, file
+	// renamed into place) at the first step boundary after this many seconds
+	// of wall time since the last flush, besides at checkpoints and at the
+	// end, so a killed run loses at most about this much of its logs.
+	// Default 60; must be > 0.
+	FlushSeconds float64 `json:"flush_seconds"`
 }
 
 // Config is the whole resolved configuration of a training run.
@@ -175,6 +189,7 @@ type Config struct {
 	Data       data.Config      `json:"data"`
 	Probe      ProbeConfig      `json:"probe"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
+	Log        LogConfig        `json:"log"`
 
 	stepsSet, epochsSet bool // Set has assigned train.steps / train.epochs
 }
@@ -203,7 +218,8 @@ func DefaultConfig(task string) (Config, error) {
 		Train:      TrainConfig{Steps: 1000, Batch: 64, Shards: 2, EvalEvery: 100, EvalBatch: 64, LogEvery: 10},
 		Data:       dc,
 		Probe:      ProbeConfig{Every: 50, Eps: 0.3, MixingPairs: 500},
-		Checkpoint: CheckpointConfig{Every: 0, KeepLast: 3},
+		Checkpoint: CheckpointConfig{Every: 0, EverySeconds: 300, KeepLast: 3},
+		Log:        LogConfig{FlushSeconds: 60},
 	}
 	switch task {
 	case data.TaskInduction:
@@ -295,6 +311,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("probe.mixing_pairs must be ≥ 0, got %d", c.Probe.MixingPairs)
 	case c.Checkpoint.Every < 0 || c.Checkpoint.KeepLast < 0:
 		return fmt.Errorf("checkpoint.every and checkpoint.keep_last must be ≥ 0")
+	case !(c.Checkpoint.EverySeconds >= 0):
+		return fmt.Errorf("checkpoint.every_seconds must be ≥ 0 (0 = off), got %v", c.Checkpoint.EverySeconds)
+	case !(c.Log.FlushSeconds > 0):
+		return fmt.Errorf("log.flush_seconds must be > 0, got %v", c.Log.FlushSeconds)
 	}
 	if err := c.Data.Validate(c.Task); err != nil {
 		return err

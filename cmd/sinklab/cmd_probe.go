@@ -24,6 +24,8 @@ type probeOptions struct {
 	Eps         float64
 	Force       bool
 	MixingPairs int
+
+	epsSet bool // whether --eps was given
 }
 
 // AddFlags registers the flags.
@@ -48,6 +50,7 @@ and writes mixing.parquet there.`,
   sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.epsSet = cmd.Flags().Changed("eps")
 			return runProbe(cmd.Context(), a, args[0], o)
 		},
 	}
@@ -56,6 +59,9 @@ and writes mixing.parquet there.`,
 }
 
 func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err error) {
+	if o.epsSet && !(o.Eps > 0 && o.Eps < 1) {
+		return usagef("--eps must be in (0, 1), got %v", o.Eps)
+	}
 	rc, err := readTrainConfig(dir)
 	if err != nil {
 		return err
@@ -79,9 +85,9 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 			return err
 		}
 	}
-	eps := o.Eps
-	if eps == 0 {
-		eps = rc.Config.Probe.Eps
+	eps := rc.Config.Probe.Eps
+	if o.epsSet {
+		eps = o.Eps
 	}
 	cj, _ := json.Marshal(rc)
 	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps})

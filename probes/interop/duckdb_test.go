@@ -742,3 +742,51 @@ func runFolders(dir string) []string {
 	}
 	return runs
 }
+
+// TestDuckDBReadsKilledRun checks the run folder SINKLAB_KILLED_RUN names: a
+// `sinklab train` run with train.log_every=1 killed with SIGKILL part-way, as
+// .ci/run makes one. DuckDB reads every part the run finished (the same
+// values as parquet-go), the glob skips the part the kill left unfinished,
+// and the finished rows are every step from 1 to the last one flushed, with
+// the probe rows of every probe step up to it.
+func TestDuckDBReadsKilledRun(t *testing.T) {
+	run := os.Getenv("SINKLAB_KILLED_RUN")
+	if run == "" {
+		t.Skip("SINKLAB_KILLED_RUN not set (.ci/run sets it to a killed run folder)")
+	}
+	db := openDB(t)
+	if kinds := checkRun(t, db, run); kinds != 3 {
+		t.Fatalf("%s: %d of the 3 logs have finished parts", run, kinds)
+	}
+	var n, distinct, lo, hi int64
+	q := "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM " + glob(run, probes.MetricsDir)
+	if err := db.QueryRow(q).Scan(&n, &distinct, &lo, &hi); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if n != distinct || lo != 1 || hi != n {
+		t.Fatalf("metrics: %d rows, %d distinct steps from %d to %d; want every step from 1 to the last", n, distinct, lo, hi)
+	}
+	var rc struct {
+		Config struct {
+			Probe struct {
+				Every int64 `json:"every"`
+			} `json:"probe"`
+		} `json:"config"`
+	}
+	meta := kvMetadata(t, db, filepath.Join(run, probes.MetricsDir, "*.parquet"))
+	for _, m := range meta {
+		if err := json.Unmarshal([]byte(m[probes.MetaConfig]), &rc); err != nil {
+			t.Fatalf("config metadata: %v", err)
+		}
+		break
+	}
+	if pe := rc.Config.Probe.Every; pe > 0 {
+		ph := queryInt(t, db, "SELECT max(step) FROM "+glob(run, probes.ProbesDir))
+		np := queryInt(t, db, "SELECT count(DISTINCT step) FROM "+glob(run, probes.ProbesDir))
+		if ph < hi-hi%pe || np != ph/pe+1 {
+			t.Fatalf("probes: %d steps up to %d; want every %dth step from 0 to at least %d", np, ph, pe, hi-hi%pe)
+		}
+	}
+	tmp, _ := filepath.Glob(filepath.Join(run, "*", ".*.tmp"))
+	t.Logf("%s: metrics steps 1–%d finished; %d unfinished parts left by the kill: %v", run, hi, len(tmp), tmp)
+}
