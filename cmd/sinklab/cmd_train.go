@@ -73,7 +73,8 @@ flush), probes/ and layers/ (per-head and per-layer sink metrics at probe steps)
 
 The configuration is resolved in order: the task's defaults, then --config FILE.yaml,
 then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.`,
-		Example: `  sinklab train                                   # induction, ~1 minute, a BOS sink forms
+		Example: `  sinklab train                                   # the paper's recipe on induction: learned in 400 steps, layer-1 sink heads form
+  sinklab train --config docs/configs/paper/induction.yaml   # the paper's run (10 epochs)
   sinklab train --task copy --steps 300
   sinklab train --set model.attention=sigmoid --set model.n_heads=8
   sinklab train --config sweep-cell.yaml --run-id my-run
