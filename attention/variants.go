@@ -213,6 +213,13 @@ func VariantSigned(name string) bool {
 	return false
 }
 
+// VariantHasMLP reports whether a variant is MLP attention (mlp, mlp-norm,
+// or the paper's mlp_norm, mlp_unnorm), whose φ has parameters of its own.
+func VariantHasMLP(name string) bool {
+	av, err := parseVariant(name)
+	return err == nil && av.feature() == featMLP
+}
+
 // rowEps is the paper's ε in a row-sum denominator.
 const rowEps = 1e-9
 

@@ -19,7 +19,7 @@ type Capture struct {
 	Tokens []int32
 
 	Causal     bool // attention is causally masked
-	Normalized bool // rows of Attn sum to 1 (softmax, *-norm variants); false for sigmoid, elu, linear, softmax1
+	Normalized bool // rows of Attn sum to 1 (attention.VariantRowsSumToOne and no key/value bias)
 	SinkToken  bool // position 0 is a learned sink token rather than BOS
 	// Variant is the attention variant name (model.attention), recorded with the rows.
 	Variant string

@@ -15,8 +15,8 @@ import (
 //     diagonal are ignored even if non-zero); in a non-causal map every row has
 //     all T keys.
 //   - Â. Metrics defined on the normalized map use Âᵢⱼ = |Aᵢⱼ| / Σⱼ|Aᵢⱼ|. For the
-//     non-negative maps of every variant but "linear" this is exactly A / rowsum
-//     (SCIENCE.md §3); for maps with negative entries it is the |α|/Σ|α| rule of
+//     non-negative maps of every variant but the signed ones (dot, mlp:
+//     attention.VariantSigned) this is exactly A / rowsum (SCIENCE.md §3); for maps with negative entries it is the |α|/Σ|α| rule of
 //     SCIENCE.md §1 (E2), the only choice that keeps Â a distribution.
 //   - Zero-mass rows (Σⱼ|Aᵢⱼ| = 0, e.g. a ReLU row that is off) have no Â: they
 //     are left out of entropy, entropy_norm and sparsity, and contribute 0 to

@@ -29,7 +29,9 @@ func TestTorchReproducesLogits(t *testing.T) {
 		"learned-add/sink-token/kv-bias/sigmoid": func(c *Config) {
 			c.Model.Positions, c.Model.SinkToken, c.Model.KVBias, c.Model.Attention = PosLearnedAdd, true, true, "sigmoid"
 		},
-		"no-ln/elu-norm": func(c *Config) { c.Model.PreLN, c.Model.Attention = false, "elu-norm" },
+		"no-ln/elu-norm":            func(c *Config) { c.Model.PreLN, c.Model.Attention = false, "elu-norm" },
+		"kv-bias/mlp-norm/init-0.2": func(c *Config) { c.Model.KVBias, c.Model.Attention, c.Model.InitStd = true, "mlp-norm", 0.2 },
+		"linear (kernel-norm)":      func(c *Config) { c.Model.Attention = "kernel-norm" },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {

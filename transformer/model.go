@@ -51,7 +51,9 @@ func (m *Model[T]) NumParams() int {
 
 // NewModel creates the parameters with GPT-2's initialisation: weights
 // N(0, init_std²), residual output projections N(0, init_std²/(2·n_layers)),
-// biases 0, LayerNorm gains 1. cfg.Vocab and cfg.NCtx must be resolved.
+// biases 0, LayerNorm gains 1; MLP attention's φ (blocks.{l}.attn.mlp.*,
+// d_head → mlp_ratio·d_head → d_head) likewise: weights N(0, init_std²),
+// biases 0. cfg.Vocab and cfg.NCtx must be resolved.
 func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T], error) {
 	if cfg.Vocab < 1 || cfg.NCtx < seqLen {
 		return nil, fmt.Errorf("transformer: vocabulary %d and n_ctx %d (sequence length %d) must be resolved", cfg.Vocab, cfg.NCtx, seqLen)
@@ -98,6 +100,13 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 		add(b+"attn.b_QKV", false, zero, 3*d)
 		if cfg.KVBias {
 			add(b+"attn.kv_bias", false, normal(std), 2, d)
+		}
+		if attention.VariantHasMLP(cfg.Attention) { // φ of MLP attention, shared by the heads
+			hd, fa := m.HD(), cfg.MLPRatio*m.HD()
+			add(b+"attn.mlp.W_in", true, normal(std), hd, fa)
+			add(b+"attn.mlp.b_in", false, zero, fa)
+			add(b+"attn.mlp.W_out", true, normal(std), fa, hd)
+			add(b+"attn.mlp.b_out", false, zero, hd)
 		}
 		add(b+"attn.W_O", true, normal(resStd), d, d)
 		add(b+"attn.b_O", false, zero, d)
@@ -172,8 +181,14 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 			return nil, err
 		}
 		gr.qkv = append(gr.qkv, qkv.Op().(*linearOp[T]))
-		a, aop, err := attention.NewMultiHead[T](qkv, node[pre+"attn.kv_bias"], attention.MultiHeadConfig{
-			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias})
+		var phi *attention.MLPNodes
+		if attention.VariantHasMLP(cfg.Attention) {
+			phi = &attention.MLPNodes{W1: node[pre+"attn.mlp.W_in"], B1: node[pre+"attn.mlp.b_in"],
+				W2: node[pre+"attn.mlp.W_out"], B2: node[pre+"attn.mlp.b_out"]}
+		}
+		a, aop, err := attention.NewMultiHeadMLP[T](qkv, node[pre+"attn.kv_bias"], phi, attention.MultiHeadConfig{
+			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias,
+			MLPHidden: cfg.MLPRatio * (d / cfg.Heads)})
 		if err != nil {
 			return nil, err
 		}

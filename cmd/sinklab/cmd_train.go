@@ -68,7 +68,7 @@ synthetic task and writes runs/<run-id>/: config.json, metrics/ (one Parquet par
 flush), probes/ and layers/ (per-head and per-layer sink metrics at probe steps).
 
 The configuration is resolved in order: the task's defaults, then --config FILE.yaml,
-then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.`,
+then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.` + attentionHelp(),
 		Example: `  sinklab train                                   # induction, ~1 minute, a BOS sink forms
   sinklab train --task copy --steps 300
   sinklab train --set model.attention=sigmoid --set model.n_heads=8
