@@ -355,8 +355,8 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 		}
 	case avSigmoidNorm:
 		for j := range ds {
-			q := p[j] * z
-			ds[j] = q * (1 - q) * (dp[j] - pdp) / z
+			q := p[j] * z // σ(s_j)
+			ds[j] = p[j] * (1 - q) * (dp[j] - pdp)
 		}
 	case avElu:
 		for j, x := range s {
@@ -368,11 +368,11 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 		}
 	case avEluNorm:
 		for j, x := range s {
-			d := T(1)
-			if x <= 0 {
-				d = p[j] * z // e^x
+			if x > 0 {
+				ds[j] = (dp[j] - pdp) / z
+			} else {
+				ds[j] = p[j] * (dp[j] - pdp) // e^x / z = p
 			}
-			ds[j] = d * (dp[j] - pdp) / z
 		}
 	case avDot, avKernel, avMLP:
 		copy(ds, dp)

@@ -11,11 +11,15 @@ import (
 // TestPythonLoader checks that testdata/load_safetensors.py (standard library
 // only) reads what WriteSafetensors writes and rejects a truncated file. It
 // runs /usr/bin/python3 (else python3 from PATH) and is skipped, saying so,
-// where there is none.
+// where there is none, unless SINKLAB_REQUIRE_PYTHON is set (.ci/run sets
+// it), where it fails instead.
 func TestPythonLoader(t *testing.T) {
 	py := "/usr/bin/python3" // the system one (Debian's python3-torch lives there); a pyenv shim is slow
 	if _, err := os.Stat(py); err != nil {
 		if py, err = exec.LookPath("python3"); err != nil {
+			if os.Getenv("SINKLAB_REQUIRE_PYTHON") != "" {
+				t.Fatal("SINKLAB_REQUIRE_PYTHON is set but there is no /usr/bin/python3 and no python3 on PATH")
+			}
 			t.Skip("no /usr/bin/python3 and no python3 on PATH")
 		}
 	}

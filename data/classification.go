@@ -8,9 +8,9 @@ import "math/rand/v2"
 // 1+g·G … G+g·G (1…10, 11…20, … for the defaults). A sample is sample_len
 // distinct tokens of one group, in random order, followed by CLS, so
 // T = sample_len+1. The target at CLS is the label g itself, used as a token
-// id: the model's output layer has Vocab() classes (Vocab is the embedding and
-// output size) and the label ids 0…labels−1 are < Vocab. The task is not
-// causal (the model attends over the whole sample). Mask 1 and Score at CLS
+// id 0…labels−1. The task is not
+// causal (the model attends over the whole sample). Outputs() is labels: the
+// paper reads a labels-way output at CLS. Mask 1 and Score at CLS
 // only; the other positions have target 0 and mask 0. One group, "all".
 type classification struct {
 	labels, size, n int     // labels, tokens per label G, tokens per sample
@@ -30,7 +30,7 @@ func buildClassification(c Config) (*task, error) {
 		g.perm[k] = int32(k)
 	}
 	return &task{vocab: c.Vocab, seqLen: c.seqLen(TaskClassification), causal: false,
-		groups: []string{"all"}, gen: g}, nil
+		groups: []string{"all"}, gen: g, outputs: c.Labels}, nil
 }
 
 func (g *classification) row(rng *rand.Rand, r rowRef) {

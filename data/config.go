@@ -106,13 +106,15 @@ type Config struct {
 	BOS bool `json:"bos"`
 
 	// Pool is the number of training sequences generated once from the task
-	// seed; Fill then samples sequences from this pool with replacement.
-	// Default 0: every Fill generates fresh sequences. The paper's induction
-	// runs use a pool of 100000 (10 epochs over 10⁵ sequences).
+	// seed. A trainer consumes the pool in shuffled epochs (EpochOrder); Fill
+	// samples from it with replacement. 0: every Fill generates fresh
+	// sequences. Defaults: the paper's 100000 for induction, 10000 for
+	// classification; 0 for the other tasks.
 	Pool int `json:"pool"`
 	// EvalSize is the number of held-out sequences returned by Task.Eval,
-	// generated from their own seed stream. Default 2048 (8 batches of 256:
-	// accuracy resolved to about ±1% at 50%). 0 means no held-out set.
+	// generated from their own seed stream. Defaults: the paper's 1000 for
+	// induction and classification, 2048 for the other tasks. 0 means no
+	// held-out set.
 	EvalSize int `json:"eval_size"`
 }
 
@@ -122,8 +124,10 @@ func DefaultConfig(task string) (Config, error) {
 	switch task {
 	case TaskInduction:
 		c.NDistinct, c.BaseVocab, c.ShiftQuery, c.AuxWeight = 10, 49, true, 0.2
+		c.Pool, c.EvalSize = 100000, 1000 // the paper's num_train, num_eval
 	case TaskClassification:
 		c.Vocab, c.Labels, c.SampleLen = 41, 4, 10
+		c.Pool, c.EvalSize = 10000, 1000 // the paper's num_train, num_eval
 	case TaskBackcopy:
 		c.SeqLen, c.Triggers = 256, 3
 	case TaskCopy:

@@ -5,9 +5,11 @@ import "math/rand/v2"
 // induction is the induction-head task of Varre et al. §4.1 (SCIENCE.md §2).
 //
 // A sequence is [BOS=0, t₁ … tₙ, r, c]: t₁…tₙ are n distinct tokens from
-// 1…base_vocab, r repeats tᵢ for a uniform i in 1…n−1 (shifted by
-// base_vocab+1, so 51…99 for the defaults, when shift_query is on) and
-// c = tᵢ₊₁. Inputs are seq[:-1] and targets seq[1:], so T = n+2 = 12.
+// 1…base_vocab, r repeats tᵢ for a uniform i in 1…n, all n positions as in
+// the paper's code (shifted by base_vocab+1, so 51…99 for the defaults, when
+// shift_query is on), and c is the token after tᵢ in (t₁ … tₙ, r): c = tᵢ₊₁,
+// and c = r when i = n. Inputs are seq[:-1] and targets seq[1:], so
+// T = n+2 = 12.
 //
 // Mask: 1 at the last position (input r, target c) and aux_weight/(T−1) at
 // each of the T−1 earlier positions, so that Σ mask·CE = CE(last) +
@@ -42,7 +44,7 @@ func (g *induction) row(rng *rand.Rand, r rowRef) {
 	n := g.n
 	// Partial Fisher–Yates: perm[0:n] becomes n distinct tokens in random order.
 	drawDistinct(rng, g.perm, g.swapIndex)
-	i := 1 + rng.IntN(n-1) // repeated token tᵢ, i in 1…n−1 (1-based)
+	i := 1 + rng.IntN(n) // repeated token tᵢ, i in 1…n (1-based)
 
 	r.in[0] = 0 // BOS
 	for k := 0; k < n; k++ {
@@ -52,7 +54,11 @@ func (g *induction) row(rng *rand.Rand, r rowRef) {
 	query := g.perm[i-1] + g.shift
 	r.in[n+1] = query
 	r.tgt[n] = query
-	r.tgt[n+1] = g.perm[i] // c = tᵢ₊₁
+	if i < n {
+		r.tgt[n+1] = g.perm[i] // c = tᵢ₊₁
+	} else {
+		r.tgt[n+1] = query // c = r: the token after tₙ is the query itself
+	}
 	for p := 0; p <= n; p++ {
 		r.mask[p], r.score[p], r.group[p] = g.auxW, false, 0
 	}

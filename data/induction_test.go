@@ -6,8 +6,10 @@ import (
 )
 
 // TestInductionStructure checks SCIENCE.md §2 on many sequences: BOS first,
-// t₁…tₙ distinct in 1…base_vocab, r = tᵢ (+ base_vocab+1) with i in 1…n−1,
-// target at the last position c = tᵢ₊₁, targets = inputs shifted by one, mask
+// t₁…tₙ distinct in 1…base_vocab, r = tᵢ (+ base_vocab+1) with i uniform in
+// 1…n (all n positions, as the paper's code), target at the last position
+// c = tᵢ₊₁, or c = r when i = n (the rate of that case is checked with the
+// other values of i: 1/n within 5 standard errors), targets = inputs shifted by one, mask
 // 1 at the last position and aux_weight/(T−1) before it, score at the last only.
 func TestInductionStructure(t *testing.T) {
 	for _, tc := range []struct {
@@ -56,11 +58,15 @@ func TestInductionStructure(t *testing.T) {
 				}
 				q := r.in[T-1]
 				i, ok := pos[q-tc.shift]
-				if !ok || i > tc.n-1 {
-					t.Fatalf("seq %d: query %d is not tᵢ+%d for i in 1…%d (context %v)", s, q, tc.shift, tc.n-1, ctx)
+				if !ok || i > tc.n {
+					t.Fatalf("seq %d: query %d is not tᵢ+%d for i in 1…%d (context %v)", s, q, tc.shift, tc.n, ctx)
 				}
 				seenI[i]++
-				if r.tgt[T-1] != ctx[i] {
+				if i == tc.n {
+					if r.tgt[T-1] != q {
+						t.Fatalf("seq %d: i = n, target %d, want c = r = %d", s, r.tgt[T-1], q)
+					}
+				} else if r.tgt[T-1] != ctx[i] {
 					t.Fatalf("seq %d: target %d, want tᵢ₊₁ = %d", s, r.tgt[T-1], ctx[i])
 				}
 				for p := 0; p < T-1; p++ {
@@ -76,10 +82,10 @@ func TestInductionStructure(t *testing.T) {
 				}
 			}
 			// Every allowed i and every token occur; i is about uniform.
-			if len(seenI) != tc.n-1 || len(seenTok) != tc.base {
-				t.Fatalf("saw %d values of i and %d tokens, want %d and %d", len(seenI), len(seenTok), tc.n-1, tc.base)
+			if len(seenI) != tc.n || len(seenTok) != tc.base {
+				t.Fatalf("saw %d values of i and %d tokens, want %d and %d", len(seenI), len(seenTok), tc.n, tc.base)
 			}
-			p := 1 / float64(tc.n-1)
+			p := 1 / float64(tc.n)
 			for i, k := range seenI {
 				if f := float64(k) / float64(b.B); math.Abs(f-p) > 5*math.Sqrt(p*(1-p)/float64(b.B)) {
 					t.Errorf("i = %d has frequency %.3f, want %.3f", i, f, p)

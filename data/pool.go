@@ -8,7 +8,42 @@ import "math/rand/v2"
 const (
 	streamPool uint64 = 0x706f6f6c_7374726d // "poolstrm"
 	streamEval uint64 = 0x6576616c_7374726d // "evalstrm"
+	streamEpoc uint64 = 0x65706f63_68737472 // "epochstr"
 )
+
+// Pooled is a task with a fixed training pool that a trainer consumes in
+// shuffled epochs (every task of this package is one when data.pool > 0).
+type Pooled interface {
+	// PoolSize is the number of pool sequences (0 without a pool).
+	PoolSize() int
+	// FillPool copies the pool sequences idx into the rows of b, in order.
+	FillPool(idx []int32, b *Batch)
+}
+
+// Outputs returns the number of outputs a model needs for t: t.Outputs() when
+// t has that method (the number of labels for classification), else
+// t.Vocab().
+func Outputs(t Task) int {
+	if o, ok := t.(interface{ Outputs() int }); ok {
+		return o.Outputs()
+	}
+	return t.Vocab()
+}
+
+// EpochOrder writes into perm (of length n, the pool size) the order in which
+// epoch e (0-based) visits the pool: a uniform random permutation of 0…n−1
+// drawn from its own stream of seed and e, so every epoch of a run has a
+// fresh order and any epoch can be regenerated from the seed alone (resume).
+func EpochOrder(seed uint64, epoch int, perm []int32) {
+	rng := streamRNG(seed^splitmix64(uint64(epoch)), streamEpoc)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	for i := len(perm) - 1; i > 0; i-- {
+		j := rng.IntN(i + 1)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+}
 
 // streamRNG returns a generator for one seed stream: the seed and the stream
 // tag are mixed with SplitMix64 into the two PCG seed words.

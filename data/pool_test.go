@@ -83,3 +83,40 @@ func TestStreamRNGDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestEpochOrder: every epoch's order is a permutation of the pool indices,
+// the same for the same (seed, epoch), and different across epochs and seeds.
+func TestEpochOrder(t *testing.T) {
+	const n = 1000
+	a, b, c, d := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	EpochOrder(7, 0, a)
+	EpochOrder(7, 0, b)
+	EpochOrder(7, 1, c)
+	EpochOrder(8, 0, d)
+	seen := make([]bool, n)
+	for _, k := range a {
+		if k < 0 || k >= n || seen[k] {
+			t.Fatalf("epoch order is not a permutation: %d repeated or out of range", k)
+		}
+		seen[k] = true
+	}
+	same := func(x, y []int32) int {
+		m := 0
+		for i := range x {
+			if x[i] == y[i] {
+				m++
+			}
+		}
+		return m
+	}
+	if same(a, b) != n {
+		t.Fatal("same seed and epoch gave another order")
+	}
+	// Two independent permutations agree at about one position in expectation.
+	if m := same(a, c); m > 10 {
+		t.Fatalf("epochs 0 and 1 agree at %d of %d positions", m, n)
+	}
+	if m := same(a, d); m > 10 {
+		t.Fatalf("seeds 7 and 8 agree at %d of %d positions", m, n)
+	}
+}

@@ -124,6 +124,36 @@ type task struct {
 	gen           rowGen
 	pool          *rowStore // nil: generate on the fly
 	eval          *rowStore
+	outputs       int // model outputs (labels for classification); 0 = vocab
+}
+
+// Outputs is the number of outputs the model's unembedding needs: the
+// vocabulary for next-token tasks, the number of labels for classification.
+func (t *task) Outputs() int {
+	if t.outputs > 0 {
+		return t.outputs
+	}
+	return t.vocab
+}
+
+// PoolSize is the number of sequences of the fixed training pool (0 without one).
+func (t *task) PoolSize() int {
+	if t.pool == nil {
+		return 0
+	}
+	return t.pool.n
+}
+
+// FillPool copies the pool sequences idx[0], idx[1], … into the rows of b
+// (len(idx) = b.B). It panics on a shape mismatch or an index out of range
+// (programmer errors).
+func (t *task) FillPool(idx []int32, b *Batch) {
+	if t.pool == nil || b.T != t.seqLen || len(idx) != b.B || len(b.Inputs) != b.B*b.T {
+		panic(fmt.Sprintf("data: %s: FillPool of %d rows into a (%d, %d) batch", t.name, len(idx), b.B, b.T))
+	}
+	for i, k := range idx {
+		batchRow(b, i).copyFrom(t.pool.row(int(k)))
+	}
 }
 
 // Name returns the task's registry name.

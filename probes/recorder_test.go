@@ -315,12 +315,31 @@ func TestRecorderDeterministic(t *testing.T) {
 		dirs = append(dirs, d)
 	}
 	for _, dir := range []string{MetricsDir, ProbesDir, LayersDir} {
-		parts, _ := parquetio.ListParts(filepath.Join(dirs[0], dir))
-		for _, p := range parts {
-			a, _ := os.ReadFile(p)
-			b, err := os.ReadFile(filepath.Join(dirs[1], dir, filepath.Base(p)))
-			if err != nil || string(a) != string(b) {
-				t.Errorf("%s/%s differs between identical runs (%v)", dir, filepath.Base(p), err)
+		var names [2][]string
+		for k := range dirs {
+			parts, err := parquetio.ListParts(filepath.Join(dirs[k], dir))
+			if err != nil {
+				t.Fatalf("run %d: %s: %v", k, dir, err)
+			}
+			for _, p := range parts {
+				names[k] = append(names[k], filepath.Base(p))
+			}
+		}
+		// Comparing zero parts would prove nothing.
+		if len(names[0]) == 0 {
+			t.Fatalf("%s: the run wrote no parts", dir)
+		}
+		if !slices.Equal(names[0], names[1]) {
+			t.Fatalf("%s: parts %v in one run, %v in the other", dir, names[0], names[1])
+		}
+		for _, name := range names[0] {
+			a, err := os.ReadFile(filepath.Join(dirs[0], dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dirs[1], dir, name))
+			if err != nil || len(a) == 0 || string(a) != string(b) {
+				t.Errorf("%s/%s differs between identical runs or is empty (%d and %d bytes, %v)", dir, name, len(a), len(b), err)
 			}
 		}
 	}

@@ -47,44 +47,91 @@ type ModelConfig struct {
 	KVBias bool `json:"kv_bias"`
 	// Precision is float32 (default, for training) or float64 (for checks).
 	Precision string `json:"precision"`
-	// InitStd is the standard deviation of GPT-2's normal initialisation; the
-	// residual output projections use InitStd/√(2·n_layers). Default 0.02.
+	// Init is the parameter initialisation: torch (default, the paper's:
+	// PyTorch's defaults, embeddings N(0, 1), every Linear weight and bias
+	// U(±1/√fan_in), LayerNorm 1 and 0) or gpt2 (weights N(0, init_std²),
+	// residual output projections N(0, init_std²/(2·n_layers)), biases 0).
+	Init string `json:"init"`
+	// InitStd is the standard deviation of the gpt2 initialisation (the torch
+	// initialisation ignores it). Default 0.02.
 	InitStd float64 `json:"init_std"`
+	// GELU is the MLP's activation: erf (default, exact GELU as PyTorch's
+	// nn.GELU) or tanh (GPT-2's approximation).
+	GELU string `json:"gelu"`
+	// UnembedBias gives the output projection a bias (unembed.b_U), as the
+	// paper's nn.Linear output layer has. Default true; the gpt2 preset turns
+	// it off (GPT-2's tied unembedding has none).
+	UnembedBias bool `json:"unembed_bias"`
+	// DOut is the number of outputs of the unembedding. 0 = the task's:
+	// its vocabulary for next-token tasks, the number of labels for
+	// classification (the paper's 4-way output read at CLS).
+	DOut int `json:"d_out"`
 }
+
+// Initialisations (model.init).
+const (
+	InitTorch = "torch"
+	InitGPT2  = "gpt2"
+)
+
+// GELU forms (model.gelu).
+const (
+	GeluErf  = "erf"
+	GeluTanh = "tanh"
+)
+
+// Weight-decay scopes (optim.decay).
+const (
+	DecayAll      = "all"
+	DecayMatrices = "matrices"
+)
 
 // OptimConfig describes the optimizer and learning-rate schedule.
 type OptimConfig struct {
 	// Name is adamw (default; decoupled weight decay, bias correction) or sgd.
 	Name string `json:"name"`
-	// LR is the peak learning rate. Default 3e-3: with the warm-up and cosine
-	// decay below, the default 1000-step run forms BOS sink heads in under a
-	// minute. The paper's runs use a constant 1e-3 (or 1e-2, 1e-4).
+	// LR is the (peak) learning rate. Default 1e-3, constant: the paper's
+	// (its sweep also uses 1e-2 and 1e-4).
 	LR float64 `json:"lr"`
 	// Beta1, Beta2, Eps are Adam's constants. Defaults 0.9, 0.999, 1e-8 (PyTorch's).
 	Beta1 float64 `json:"beta1"`
 	Beta2 float64 `json:"beta2"`
 	Eps   float64 `json:"eps"`
-	// WeightDecay is AdamW's decoupled decay (and SGD's L2), applied to matrices
-	// only (not to biases or LayerNorm gains). Default 0.01 (PyTorch's AdamW).
+	// WeightDecay is AdamW's decoupled decay (and SGD's L2). Default 0.01
+	// (PyTorch's AdamW).
 	WeightDecay float64 `json:"weight_decay"`
+	// Decay says which tensors weight decay applies to: all (default, as
+	// torch.optim.AdamW(model.parameters()) in the paper: biases, LayerNorm
+	// and embeddings too) or matrices (weight matrices and embeddings only,
+	// not biases or LayerNorm gains: the GPT-2 recipe).
+	Decay string `json:"decay"`
 	// Momentum is SGD's momentum. Default 0 (plain SGD).
 	Momentum float64 `json:"momentum"`
-	// Schedule is constant or warmup-cosine (default).
+	// Schedule is constant (default, the paper's) or warmup-cosine.
 	Schedule string `json:"schedule"`
-	// Warmup is the number of linear warm-up steps of warmup-cosine. Default 100.
+	// Warmup is the number of linear warm-up steps of warmup-cosine. Default 0.
 	Warmup int `json:"warmup"`
 	// MinLRRatio is the final learning rate of warmup-cosine over LR. Default 0.1.
 	MinLRRatio float64 `json:"min_lr_ratio"`
-	// ClipNorm clips the gradient to this global L2 norm; 0 turns clipping off.
-	// Default 1.0.
+	// ClipNorm clips the gradient to this global L2 norm; 0 (default, the
+	// paper's) turns clipping off.
 	ClipNorm float64 `json:"clip_norm"`
 }
 
 // TrainConfig describes the training loop.
 type TrainConfig struct {
-	// Steps is the number of optimizer steps. Default 1000 (the default run).
+	// Steps is the number of optimizer steps. Exactly one of Steps and Epochs
+	// is set (> 0). Default 400 for induction (the default run), see
+	// DefaultConfig for the other tasks.
 	Steps int `json:"steps"`
-	// Batch is the number of sequences per step. Default 64.
+	// Epochs trains for this many passes over the task's fixed pool
+	// (data.pool), each in a fresh order drawn from the seed; the last batch
+	// of an epoch holds the remainder (pool mod batch), as PyTorch's
+	// DataLoader(shuffle=True) gives. An alternative to Steps: 10 epochs over
+	// the paper's pool of 10⁵ sequences at batch 256 are 3910 steps.
+	Epochs int `json:"epochs"`
+	// Batch is the number of sequences per step. Default 256 for induction
+	// and classification (the paper's), 64 for the other tasks.
 	Batch int `json:"batch"`
 	// Shards splits every batch into this many equal parts computed in
 	// parallel, one per core, with gradients summed in a fixed order; results
@@ -127,10 +174,18 @@ type Config struct {
 	Data       data.Config      `json:"data"`
 	Probe      ProbeConfig      `json:"probe"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
+
+	stepsSet, epochsSet bool // Set has assigned train.steps / train.epochs
 }
 
-// DefaultConfig returns the defaults for a task: the default run is the
-// induction task with the paper's model (2 layers, d 128, 4 heads).
+// DefaultConfig returns the defaults for a task: the paper's recipe
+// (SCIENCE.md §2: PyTorch's default initialisation, exact GELU, AdamW 1e-3
+// constant with weight decay 0.01 on every tensor, no clipping, no warm-up)
+// and the paper's model (2 layers, d 128, 4 heads, pre-LayerNorm). Induction
+// and classification also take the paper's data (a fixed pool consumed in
+// shuffled epochs, batch 256, 1000 held-out sequences): classification trains
+// the paper's 10 epochs, induction 400 steps (about one epoch, the default
+// run; docs/configs/paper/induction.yaml has the paper's 10).
 func DefaultConfig(task string) (Config, error) {
 	dc, err := data.DefaultConfig(task)
 	if err != nil {
@@ -141,18 +196,32 @@ func DefaultConfig(task string) (Config, error) {
 		Seed: 1,
 		Model: ModelConfig{DModel: 128, Layers: 2, Heads: 4, MLPRatio: 4, Positions: PosConcat, PreLN: true,
 			MLP: true, Causal: task != data.TaskClassification, Attention: attention.VariantSoftmax,
-			Precision: "float32", InitStd: 0.02},
-		Optim: OptimConfig{Name: "adamw", LR: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01,
-			Schedule: "warmup-cosine", Warmup: 100, MinLRRatio: 0.1, ClipNorm: 1},
+			Precision: "float32", Init: InitTorch, InitStd: 0.02, GELU: GeluErf, UnembedBias: true},
+		Optim: OptimConfig{Name: "adamw", LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01,
+			Decay: DecayAll, Schedule: "constant", Warmup: 0, MinLRRatio: 0.1, ClipNorm: 0},
 		Train:      TrainConfig{Steps: 1000, Batch: 64, Shards: 2, EvalEvery: 100, EvalBatch: 64, LogEvery: 10},
 		Data:       dc,
 		Probe:      ProbeConfig{Every: 50, Eps: 0.3},
 		Checkpoint: CheckpointConfig{Every: 0, KeepLast: 3},
 	}
-	if task == data.TaskClassification {
+	switch task {
+	case data.TaskInduction:
+		c.Train.Steps, c.Train.Batch = 400, 256
+	case data.TaskClassification:
 		c.Model.Positions = PosNone
+		c.Train.Steps, c.Train.Epochs, c.Train.Batch, c.Train.EvalEvery, c.Probe.Every = 0, 10, 256, 40, 40
 	}
 	return c, nil
+}
+
+// TotalSteps is the number of optimizer steps of the run: train.steps, or
+// train.epochs passes over data.pool in batches of train.batch (the last batch
+// of each epoch holds the remainder).
+func (c *Config) TotalSteps() int {
+	if c.Train.Epochs > 0 && c.Train.Batch > 0 {
+		return c.Train.Epochs * ((c.Data.Pool + c.Train.Batch - 1) / c.Train.Batch)
+	}
+	return c.Train.Steps
 }
 
 // Validate checks the configuration and names the first bad key. It resolves
@@ -179,8 +248,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model.positions = concat needs an even model.d_model, got %d", m.DModel)
 	case m.Precision != "float32" && m.Precision != "float64":
 		return fmt.Errorf("model.precision = %q: want float32 or float64", m.Precision)
+	case m.Init != InitTorch && m.Init != InitGPT2:
+		return fmt.Errorf("model.init = %q: want torch or gpt2", m.Init)
 	case !(m.InitStd > 0):
 		return fmt.Errorf("model.init_std must be > 0, got %v", m.InitStd)
+	case m.GELU != GeluErf && m.GELU != GeluTanh:
+		return fmt.Errorf("model.gelu = %q: want erf or tanh", m.GELU)
+	case m.DOut < 0:
+		return fmt.Errorf("model.d_out must be ≥ 0 (0 = the task's), got %d", m.DOut)
 	}
 	o := c.Optim
 	switch {
@@ -192,6 +267,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("optim.beta1 and optim.beta2 must be in [0, 1), got %v, %v", o.Beta1, o.Beta2)
 	case o.WeightDecay < 0:
 		return fmt.Errorf("optim.weight_decay must be ≥ 0, got %v", o.WeightDecay)
+	case o.Decay != DecayAll && o.Decay != DecayMatrices:
+		return fmt.Errorf("optim.decay = %q: want all or matrices", o.Decay)
 	case o.Momentum < 0 || o.Momentum >= 1:
 		return fmt.Errorf("optim.momentum must be in [0, 1), got %v", o.Momentum)
 	case o.Schedule != "constant" && o.Schedule != "warmup-cosine":
@@ -203,8 +280,12 @@ func (c *Config) Validate() error {
 	}
 	t := c.Train
 	switch {
-	case t.Steps < 1:
-		return fmt.Errorf("train.steps must be ≥ 1, got %d", t.Steps)
+	case t.Steps > 0 && t.Epochs > 0:
+		return fmt.Errorf("train.steps = %d and train.epochs = %d are both set: set one of them", t.Steps, t.Epochs)
+	case t.Steps < 0 || t.Epochs < 0 || t.Steps == 0 && t.Epochs == 0:
+		return fmt.Errorf("train.steps (or train.epochs) must be ≥ 1, got steps %d, epochs %d", t.Steps, t.Epochs)
+	case t.Epochs > 0 && c.Data.Pool < 1:
+		return fmt.Errorf("train.epochs needs a fixed pool of sequences to pass over: set data.pool ≥ 1")
 	case t.Batch < 1:
 		return fmt.Errorf("train.batch must be ≥ 1, got %d", t.Batch)
 	case t.Shards < 1 || t.Batch%t.Shards != 0:

@@ -86,7 +86,16 @@ func TestSnapshotResumeEqualsUninterrupted(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			second := newTestTrainer(t, data.TaskInduction, func(c *Config) { mod(c); c.Seed = 77 }) // other init, other stream
+			// A trainer in another state (two steps taken: other weights,
+			// moments, counters and data position) must be fully overwritten.
+			// The seed stays: it fixes the task's pool and epoch orders, which
+			// a resumed run keeps (the command line refuses a new seed).
+			second := newTestTrainer(t, data.TaskInduction, mod)
+			for i := 0; i < 2; i++ {
+				if _, err := second.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := second.Restore(snap); err != nil {
 				t.Fatal(err)
 			}

@@ -29,9 +29,12 @@ func TestTorchReproducesLogits(t *testing.T) {
 		"learned-add/sink-token/kv-bias/sigmoid": func(c *Config) {
 			c.Model.Positions, c.Model.SinkToken, c.Model.KVBias, c.Model.Attention = PosLearnedAdd, true, true, "sigmoid"
 		},
-		"no-ln/elu-norm":            func(c *Config) { c.Model.PreLN, c.Model.Attention = false, "elu-norm" },
-		"kv-bias/mlp-norm/init-0.2": func(c *Config) { c.Model.KVBias, c.Model.Attention, c.Model.InitStd = true, "mlp-norm", 0.2 },
-		"linear (kernel-norm)":      func(c *Config) { c.Model.Attention = "kernel-norm" },
+		"no-ln/elu-norm": func(c *Config) { c.Model.PreLN, c.Model.Attention = false, "elu-norm" },
+		"gpt2-init/tanh-gelu/no-output-bias": func(c *Config) {
+			c.Model.Init, c.Model.GELU, c.Model.UnembedBias = InitGPT2, GeluTanh, false
+		},
+		"kv-bias/mlp-norm":     func(c *Config) { c.Model.KVBias, c.Model.Attention = true, "mlp-norm" },
+		"linear (kernel-norm)": func(c *Config) { c.Model.Attention = "kernel-norm" },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -71,7 +74,7 @@ func TestTorchReproducesLogits(t *testing.T) {
 			}
 			err = checkpoints.WriteSafetensors(f, []checkpoints.Tensor{
 				{Name: "tokens", Shape: []int{b.B, b.T}, I64: tok},
-				{Name: "logits", Shape: []int{b.B, tp, tr.Cfg.Model.Vocab}, F32: logits},
+				{Name: "logits", Shape: []int{b.B, tp, tr.Cfg.Model.DOut}, F32: logits},
 			}, nil)
 			f.Close()
 			if err != nil {

@@ -19,7 +19,7 @@ type Param[T gop.Float] struct {
 	Name  string // TransformerLens-like: blocks.0.attn.W_QKV
 	Shape []int
 	Data  []T
-	Decay bool // weight decay applies (matrices, not biases or gains)
+	Decay bool // a matrix or embedding (not a bias or gain): decayed under optim.decay = matrices
 	dense *tensor.Dense
 }
 
@@ -49,19 +49,33 @@ func (m *Model[T]) NumParams() int {
 	return n
 }
 
-// NewModel creates the parameters with GPT-2's initialisation: weights
-// N(0, init_std²), residual output projections N(0, init_std²/(2·n_layers)),
-// biases 0, LayerNorm gains 1; MLP attention's φ (blocks.{l}.attn.mlp.*,
-// d_head → mlp_ratio·d_head → d_head) likewise: weights N(0, init_std²),
-// biases 0. cfg.Vocab and cfg.NCtx must be resolved.
+// NewModel creates the parameters with the initialisation cfg.Init names.
+//
+// torch (the paper's, PyTorch's defaults): token and position embeddings
+// N(0, 1) (nn.Embedding); every weight and bias of a Linear U(±1/√fan_in)
+// (nn.Linear), with the fan-in of the paper's separate Linears: d for the
+// q, k, v and o projections (here fused as W_QKV), the MLP's input and the
+// unembedding, 4d for the MLP's output; LayerNorm gains 1 and biases 0. The
+// sink token is an embedding (N(0, 1)); the key/value biases are biases of the
+// d-wide projections (U(±1/√d)). MLP attention's φ (blocks.{l}.attn.mlp.*,
+// d_head → mlp_ratio·d_head → d_head, the paper's attn_mlp) is two Linears:
+// fan-in d_head, then mlp_ratio·d_head.
+//
+// gpt2: weights N(0, init_std²), residual output projections (W_O and the
+// MLP's W_out) N(0, init_std²/(2·n_layers)), biases 0, LayerNorm gains 1;
+// φ's weights N(0, init_std²).
+//
+// cfg.Vocab, cfg.NCtx and cfg.DOut must be resolved.
 func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T], error) {
-	if cfg.Vocab < 1 || cfg.NCtx < seqLen {
-		return nil, fmt.Errorf("transformer: vocabulary %d and n_ctx %d (sequence length %d) must be resolved", cfg.Vocab, cfg.NCtx, seqLen)
+	if cfg.Vocab < 1 || cfg.NCtx < seqLen || cfg.DOut < 1 {
+		return nil, fmt.Errorf("transformer: vocabulary %d, outputs %d and n_ctx %d (sequence length %d) must be resolved",
+			cfg.Vocab, cfg.DOut, cfg.NCtx, seqLen)
+	}
+	if cfg.Init != InitTorch && cfg.Init != InitGPT2 {
+		return nil, fmt.Errorf("transformer: model.init = %q: want torch or gpt2", cfg.Init)
 	}
 	m := &Model[T]{Cfg: cfg, byName: map[string]*Param[T]{}, T: seqLen}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	std := cfg.InitStd
-	resStd := std / math.Sqrt(2*float64(cfg.Layers))
 	d, f := cfg.DModel, cfg.DModel*cfg.MLPRatio
 	add := func(name string, decay bool, init func() T, shape ...int) {
 		n := 1
@@ -77,18 +91,33 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 		m.byName[name] = p
 	}
 	normal := func(s float64) func() T { return func() T { return T(s * rng.NormFloat64()) } }
+	uniform := func(fanIn int) func() T {
+		b := 1 / math.Sqrt(float64(fanIn))
+		return func() T { return T(b * (2*rng.Float64() - 1)) }
+	}
 	zero := func() T { return 0 }
 	one := func() T { return 1 }
+	// Initialisers by role: embedding, Linear weight and Linear bias of the
+	// given fan-in, and a residual output projection's weight.
+	embedInit := normal(1)
+	weight, bias, resWeight := uniform, uniform, uniform
+	if cfg.Init == InitGPT2 {
+		std := cfg.InitStd
+		embedInit = normal(std)
+		weight = func(int) func() T { return normal(std) }
+		bias = func(int) func() T { return zero }
+		resWeight = func(int) func() T { return normal(std / math.Sqrt(2*float64(cfg.Layers))) }
+	}
 	de, dp := d, d
 	if cfg.Positions == PosConcat {
 		de, dp = d/2, d-d/2
 	}
-	add("embed.W_E", true, normal(std), cfg.Vocab, de)
+	add("embed.W_E", true, embedInit, cfg.Vocab, de)
 	if cfg.Positions != PosNone {
-		add("pos_embed.W_pos", true, normal(std), cfg.NCtx, dp)
+		add("pos_embed.W_pos", true, embedInit, cfg.NCtx, dp)
 	}
 	if cfg.SinkToken {
-		add("sink_token", false, normal(std), d)
+		add("sink_token", false, embedInit, d)
 	}
 	for l := 0; l < cfg.Layers; l++ {
 		b := fmt.Sprintf("blocks.%d.", l)
@@ -96,36 +125,43 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 			add(b+"ln1.w", false, one, d)
 			add(b+"ln1.b", false, zero, d)
 		}
-		add(b+"attn.W_QKV", true, normal(std), d, 3*d)
-		add(b+"attn.b_QKV", false, zero, 3*d)
+		add(b+"attn.W_QKV", true, weight(d), d, 3*d)
+		add(b+"attn.b_QKV", false, bias(d), 3*d)
 		if cfg.KVBias {
-			add(b+"attn.kv_bias", false, normal(std), 2, d)
+			kv := bias(d)
+			if cfg.Init == InitGPT2 {
+				kv = normal(cfg.InitStd)
+			}
+			add(b+"attn.kv_bias", false, kv, 2, d)
 		}
 		if attention.VariantHasMLP(cfg.Attention) { // φ of MLP attention, shared by the heads
 			hd, fa := m.HD(), cfg.MLPRatio*m.HD()
-			add(b+"attn.mlp.W_in", true, normal(std), hd, fa)
-			add(b+"attn.mlp.b_in", false, zero, fa)
-			add(b+"attn.mlp.W_out", true, normal(std), fa, hd)
-			add(b+"attn.mlp.b_out", false, zero, hd)
+			add(b+"attn.mlp.W_in", true, weight(hd), hd, fa)
+			add(b+"attn.mlp.b_in", false, bias(hd), fa)
+			add(b+"attn.mlp.W_out", true, weight(fa), fa, hd)
+			add(b+"attn.mlp.b_out", false, bias(fa), hd)
 		}
-		add(b+"attn.W_O", true, normal(resStd), d, d)
-		add(b+"attn.b_O", false, zero, d)
+		add(b+"attn.W_O", true, resWeight(d), d, d)
+		add(b+"attn.b_O", false, bias(d), d)
 		if cfg.MLP {
 			if cfg.PreLN {
 				add(b+"ln2.w", false, one, d)
 				add(b+"ln2.b", false, zero, d)
 			}
-			add(b+"mlp.W_in", true, normal(std), d, f)
-			add(b+"mlp.b_in", false, zero, f)
-			add(b+"mlp.W_out", true, normal(resStd), f, d)
-			add(b+"mlp.b_out", false, zero, d)
+			add(b+"mlp.W_in", true, weight(d), d, f)
+			add(b+"mlp.b_in", false, bias(d), f)
+			add(b+"mlp.W_out", true, resWeight(f), f, d)
+			add(b+"mlp.b_out", false, bias(f), d)
 		}
 	}
 	if cfg.PreLN {
 		add("ln_final.w", false, one, d)
 		add("ln_final.b", false, zero, d)
 	}
-	add("unembed.W_U", true, normal(std), d, cfg.Vocab)
+	add("unembed.W_U", true, weight(d), d, cfg.DOut)
+	if cfg.UnembedBias {
+		add("unembed.b_U", false, bias(d), cfg.DOut)
+	}
 	return m, nil
 }
 
@@ -207,7 +243,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 			if err != nil {
 				return nil, err
 			}
-			if u, err = gelu[T](u); err != nil {
+			if u, err = gelu[T](u, cfg.GELU == GeluErf); err != nil {
 				return nil, err
 			}
 			if x, err = linear[T](u, node[pre+"mlp.W_out"], node[pre+"mlp.b_out"], x); err != nil {
@@ -223,7 +259,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 			return nil, err
 		}
 	}
-	logits, err := linear[T](x, node["unembed.W_U"], nil, nil)
+	logits, err := linear[T](x, node["unembed.W_U"], node["unembed.b_U"], nil)
 	if err != nil {
 		return nil, err
 	}
@@ -275,5 +311,3 @@ func (gr *graph[T]) grad(i int) ([]T, error) {
 	}
 	return gop.Data[T](v), nil
 }
-
-func (gr *graph[T]) close() {}

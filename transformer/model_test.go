@@ -14,9 +14,12 @@ import (
 // every parameter tensor, relative error ≤ 1e-5.
 func TestModelGradCheck(t *testing.T) {
 	base := ModelConfig{Vocab: 7, DModel: 8, Layers: 2, Heads: 2, MLPRatio: 2, NCtx: 5, Positions: PosConcat,
-		PreLN: true, MLP: true, Causal: true, Attention: attention.VariantSoftmax, Precision: "float64", InitStd: 0.3}
+		PreLN: true, MLP: true, Causal: true, Attention: attention.VariantSoftmax, Precision: "float64",
+		Init: InitTorch, InitStd: 0.3, GELU: GeluErf, UnembedBias: true, DOut: 7}
 	cases := map[string]func(c *ModelConfig){
 		"default":            func(c *ModelConfig) {},
+		"gpt2/tanh/no-bias":  func(c *ModelConfig) { c.Init, c.GELU, c.UnembedBias = InitGPT2, GeluTanh, false },
+		"4-way-output":       func(c *ModelConfig) { c.DOut = 4 },
 		"learned-add":        func(c *ModelConfig) { c.Positions = PosLearnedAdd },
 		"no-pos/non-causal":  func(c *ModelConfig) { c.Positions, c.Causal = PosNone, false },
 		"sink-token+kv-bias": func(c *ModelConfig) { c.SinkToken, c.KVBias = true, true },
@@ -41,13 +44,12 @@ func TestModelGradCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer gr.close()
 			rng := rand.New(rand.NewPCG(9, 9))
 			tok := make([]int32, b*T)
 			tgt := make([]int32, b*T)
 			mask := make([]float32, b*T)
 			for i := range tok {
-				tok[i], tgt[i], mask[i] = int32(rng.IntN(cfg.Vocab)), int32(rng.IntN(cfg.Vocab)), 1
+				tok[i], tgt[i], mask[i] = int32(rng.IntN(cfg.Vocab)), int32(rng.IntN(cfg.DOut)), 1
 			}
 			mask[1] = 0.25
 			if err := gr.run(tok, tgt, mask); err != nil {
@@ -92,8 +94,9 @@ func TestModelGradCheck(t *testing.T) {
 
 func ExampleNewModel() {
 	cfg := ModelConfig{Vocab: 100, DModel: 128, Layers: 2, Heads: 4, MLPRatio: 4, NCtx: 12, Positions: PosConcat,
-		PreLN: true, MLP: true, Causal: true, Attention: "softmax", Precision: "float32", InitStd: 0.02}
+		PreLN: true, MLP: true, Causal: true, Attention: "softmax", Precision: "float32",
+		Init: InitTorch, GELU: GeluErf, UnembedBias: true, DOut: 100}
 	m, _ := NewModel[float32](cfg, 12, 1)
 	fmt.Println(len(m.Params), "tensors,", m.NumParams(), "parameters")
-	// Output: 29 tensors, 416768 parameters
+	// Output: 30 tensors, 416868 parameters
 }

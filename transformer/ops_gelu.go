@@ -1,6 +1,8 @@
 package transformer
 
 import (
+	"math"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -12,23 +14,38 @@ import (
 // geluC is √(2/π), the constant of GELU's tanh form.
 const geluC = 0.7978845608028654
 
-// geluOp is GELU in its tanh form (GPT-2's, PyTorch's approximate="tanh"):
-// y = ½x(1 + tanh(c(x + 0.044715x³))). It keeps tanh for the backward pass.
+// geluOp is GELU, exact or in its tanh form.
+//
+// exact (PyTorch's nn.GELU(), the paper's): y = x·Φ(x) with Φ the standard
+// normal CDF, Φ(x) = ½(1 + erf(x/√2)); it keeps Φ and e^(−x²/2) for the
+// backward pass, dx = dy·(Φ(x) + x·e^(−x²/2)/√(2π)).
+//
+// tanh (GPT-2's, PyTorch's approximate="tanh"): y = ½x(1 + tanh(c(x +
+// 0.044715x³))); it keeps tanh for the backward pass.
 //
 //	X (N, F) → Y (N, F)
 type geluOp[T gop.Float] struct {
 	gop.Base
+	exact bool
 	shape tensor.Shape
 	y     *tensor.Dense
 	ybuf  []T
-	th    []T // tanh(c(x + 0.044715x³)), same shape as X
+	th    []T // tanh(c(x + 0.044715x³)), or Φ(x) when exact; same shape as X
+	ex    []T // e^(−x²/2) when exact; same shape as X
 }
 
-func gelu[T gop.Float](x *G.Node) (*G.Node, error) {
+func gelu[T gop.Float](x *G.Node, exact bool) (*G.Node, error) {
 	s := x.Shape().Clone()
-	op := &geluOp[T]{Base: gop.Base{Name: "gelu"}, shape: s}
+	name := "gelu-tanh"
+	if exact {
+		name = "gelu"
+	}
+	op := &geluOp[T]{Base: gop.Base{Name: name}, shape: s, exact: exact}
 	op.y, op.ybuf = gop.NewDense[T](s...)
 	op.th = make([]T, len(op.ybuf))
+	if exact {
+		op.ex = make([]T, len(op.ybuf))
+	}
 	return G.ApplyOp(op, x)
 }
 
@@ -41,6 +58,10 @@ func (op *geluOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *geluOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x := gop.Data[T](vs[0])
 	y, th := op.ybuf, op.th
+	if op.exact {
+		geluErfForward(x, y, th, op.ex)
+		return op.y, nil
+	}
 	if x32, ok := any(x).([]float32); ok {
 		vmath.GeluTanh(x32, any(y).([]float32), any(th).([]float32))
 		return op.y, nil
@@ -85,6 +106,14 @@ func (op *geluBackOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	x, dy := gop.Data[T](vs[0]), gop.Data[T](vs[1])
 	th := op.f.th
+	if op.f.exact {
+		const invSqrt2Pi = 0.3989422804014327
+		ex := op.f.ex
+		for i, v := range x {
+			op.buf[i] = dy[i] * (th[i] + v*ex[i]*invSqrt2Pi)
+		}
+		return op.dx, nil
+	}
 	if x32, ok := any(x).([]float32); ok {
 		vmath.GeluTanhBackward(x32, any(th).([]float32), any(dy).([]float32), any(op.buf).([]float32))
 		return op.dx, nil
@@ -94,4 +123,44 @@ func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 		op.buf[i] = dy[i] * (0.5*(1+t) + 0.5*v*(1-t*t)*T(geluC)*(1+3*0.044715*v*v))
 	}
 	return op.dx, nil
+}
+
+// geluErfForward computes y = x·Φ(x), phi = Φ(x) and ex = e^(−x²/2). float64
+// uses math.Erf and math.Exp. float32 takes e^(−x²/2) from the SIMD exp kernel
+// and erfc(|x|/√2) = t·P(t)·e^(−x²/2), t = 1/(1 + 0.3275911·|x|/√2), from
+// Abramowitz & Stegun 7.1.26 (absolute error of erfc below 1.5e-7, so of Φ
+// below 7.5e-8: float32's rounding near 1); TestGeluErf32 checks it against
+// float64.
+func geluErfForward[T gop.Float](x, y, phi, ex []T) {
+	const invSqrt2 = 0.7071067811865476
+	if x32, ok := any(x).([]float32); ok {
+		y32, p32, e32 := any(y).([]float32), any(phi).([]float32), any(ex).([]float32)
+		for i, v := range x32 {
+			e32[i] = -0.5 * v * v
+		}
+		vmath.ExpShift(e32, e32, 0)
+		for i, v := range x32 {
+			z := v * invSqrt2
+			if z < 0 {
+				z = -z
+			}
+			t := 1 / (1 + 0.3275911*z)
+			poly := t * (0.254829592 + t*(-0.284496736+t*(1.421413741+t*(-1.453152027+t*1.061405429))))
+			half := 0.5 * poly * e32[i] // ½erfc(|x|/√2) = Φ(−|x|)
+			p := half
+			if v >= 0 {
+				p = 1 - half
+			}
+			p32[i] = p
+			y32[i] = v * p
+		}
+		return
+	}
+	for i, v := range x {
+		f := float64(v)
+		p := 0.5 * math.Erfc(-f*invSqrt2)
+		phi[i] = T(p)
+		ex[i] = T(math.Exp(-0.5 * f * f))
+		y[i] = T(f * p)
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 func randn(rng *rand.Rand, n int, scale float64) []float64 {
@@ -115,26 +117,88 @@ func TestLayerNormForward(t *testing.T) {
 }
 
 func TestGeluGrad(t *testing.T) {
-	for _, n := range []int{1, 5} {
-		rng := rand.New(rand.NewPCG(3, uint64(n)))
-		x := randn(rng, n*4, 2)
-		if n == 5 {
-			x[0], x[1] = 1e3, -1e3 // saturated tails
+	for _, exact := range []bool{true, false} {
+		for _, n := range []int{1, 5} {
+			rng := rand.New(rand.NewPCG(3, uint64(n)))
+			x := randn(rng, n*4, 2)
+			if n == 5 {
+				x[0], x[1] = 1e3, -1e3 // saturated tails
+			}
+			errs, err := gop.GradCheck([][]float64{x}, [][]int{{n, 4}}, func(g *G.ExprGraph, nodes G.Nodes) (*G.Node, error) {
+				return gelu[float64](nodes[0], exact)
+			}, 1e-6, 3)
+			checkErrs(t, errs, err, 1e-7)
 		}
-		errs, err := gop.GradCheck([][]float64{x}, [][]int{{n, 4}}, func(g *G.ExprGraph, nodes G.Nodes) (*G.Node, error) {
-			return gelu[float64](nodes[0])
-		}, 1e-6, 3)
-		checkErrs(t, errs, err, 1e-7)
 	}
 }
 
+// TestGelu32MatchesFloat64 runs the float32 GELU op the model uses (gelu[float32]
+// in a gorgonia graph, forward and backward, so vmath.GeluTanh and
+// vmath.GeluTanhBackward), with every vmath kernel the CPU supports, and
+// compares it with GELU's tanh form and its derivative in float64 (math.Tanh).
+// 203 inputs = 12·16 + 8 + 3 cover the kernels' unrolled loop, their
+// one-vector loop and the scalar tail.
 func TestGelu32MatchesFloat64(t *testing.T) {
-	for _, x := range []float64{-6, -2, -0.5, 0, 0.3, 1, 3, 9} {
-		want := 0.5 * x * (1 + math.Tanh(geluC*(x+0.044715*x*x*x)))
-		got := 0.5 * float32(x) * (1 + gop.Tanh(float32(geluC)*(float32(x)+0.044715*float32(x*x*x))))
-		if math.Abs(float64(got)-want) > 2e-6*math.Max(1, math.Abs(want)) {
-			t.Errorf("gelu32(%v) = %v, want %v", x, got, want)
-		}
+	const n = 203
+	x := make([]float32, n)
+	for i := range x {
+		// −8 … 8 in golden-ratio order, so that every part of the kernels
+		// (unrolled loop, one-vector loop, tail) sees small and large |x|.
+		_, f := math.Modf(float64(i) * 0.6180339887498949)
+		x[i] = float32(16*f - 8)
+	}
+	x[7], x[100], x[150], x[170] = 1e-4, -3e-4, 40, -50
+	c := 0.7978845608028654 // √(2/π), written out again here
+	for _, impl := range []string{"generic", "avx2", "avx512"} {
+		t.Run(impl, func(t *testing.T) {
+			defer vmath.SetImpl("auto")
+			if err := vmath.SetImpl(impl); err != nil {
+				t.Skipf("vmath kernel %s: %v", impl, err)
+			}
+			g := G.NewGraph()
+			xn := G.NewMatrix(g, G.Float32, G.WithShape(1, n), G.WithValue(tensor.New(tensor.WithShape(1, n), tensor.WithBacking(append([]float32(nil), x...)))))
+			y, err := gelu[float32](xn, false) // the tanh form (TestGeluErf32 covers the exact one)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var yv G.Value
+			G.Read(y, &yv)
+			if _, err := G.Grad(G.Must(G.Sum(y)), xn); err != nil {
+				t.Fatal(err)
+			}
+			m := G.NewTapeMachine(g, G.BindDualValues(xn))
+			defer m.Close()
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			gr, err := xn.Grad()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, dgot := gop.Data[float32](yv), gop.Data[float32](gr)
+			var worst, dworst float64
+			for i, v32 := range x {
+				v := float64(v32)
+				th := math.Tanh(c * (v + 0.044715*v*v*v))
+				want := 0.5 * v * (1 + th)
+				dwant := 0.5*(1+th) + 0.5*v*(1-th*th)*c*(1+3*0.044715*v*v)
+				e := math.Abs(float64(got[i])-want) / math.Max(1, math.Abs(want))
+				de := math.Abs(float64(dgot[i])-dwant) / math.Max(1, math.Abs(dwant))
+				worst, dworst = math.Max(worst, e), math.Max(dworst, de)
+				// Measured here (generic and avx2): largest error 3.7e-7
+				// forward (the tanh approximation's 3.5e-7 absolute error,
+				// plus rounding), 3.2e-6 backward (near |x| ≈ 5, where float32
+				// tanh is already ±1 and the true derivative's tail is lost).
+				// Tolerances are about 2.5× those.
+				if !(e <= 1e-6) {
+					t.Errorf("gelu32(%v) = %v, want %v (error %.2g)", v32, got[i], want, e)
+				}
+				if !(de <= 8e-6) {
+					t.Errorf("gelu32'(%v) = %v, want %v (error %.2g)", v32, dgot[i], dwant, de)
+				}
+			}
+			t.Logf("%s: largest error forward %.2g, backward %.2g", vmath.Impl(), worst, dworst)
+		})
 	}
 }
 

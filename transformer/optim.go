@@ -45,9 +45,15 @@ func lrAt(c OptimConfig, step, total int) float64 {
 	return min + 0.5*(c.LR-min)*(1+math.Cos(math.Pi*frac))
 }
 
+// decays reports whether weight decay applies to p: every tensor with
+// optim.decay = all, matrices and embeddings only with optim.decay = matrices.
+func (o *optimizer[T]) decays(p *Param[T]) bool {
+	return o.cfg.Decay != DecayMatrices || p.Decay
+}
+
 // step applies one update with learning rate lr.
 //
-// AdamW (PyTorch's order): w ← w·(1 − lr·wd) for decayed tensors, then
+// AdamW (PyTorch's order): w ← w·(1 − lr·wd) for decayed tensors (see decays), then
 // m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
 // SGD: g ← g + wd·w for decayed tensors, b ← μb + g, w ← w − lr·b.
 func (o *optimizer[T]) step(params []*Param[T], grads [][]T, lr float64) {
@@ -64,7 +70,7 @@ func (o *optimizer[T]) step(params []*Param[T], grads [][]T, lr float64) {
 		for i, p := range params {
 			w, g, m, v := p.Data, grads[i], o.m[i], o.v[i]
 			decay := T(1)
-			if p.Decay {
+			if o.decays(p) {
 				decay = T(1 - lr*c.WeightDecay)
 			}
 			B1, B2 := T(b1), T(b2)
@@ -85,9 +91,10 @@ func (o *optimizer[T]) step(params []*Param[T], grads [][]T, lr float64) {
 		mu, wd := T(c.Momentum), T(c.WeightDecay)
 		for i, p := range params {
 			w, g, b := p.Data, grads[i], o.m[i]
+			decays := o.decays(p)
 			for j := range w {
 				gj := g[j]
-				if p.Decay {
+				if decays {
 					gj += wd * w[j]
 				}
 				if mu != 0 {

@@ -32,11 +32,11 @@ func TestFloat32GradMatchesFloat64(t *testing.T) {
 					t64.Model.Params[i].Data[j] = float64(v)
 				}
 			}
-			t32.Task.Fill(t32.rng, t32.batch)
-			copy(t64.batch.Inputs, t32.batch.Inputs)
-			copy(t64.batch.Targets, t32.batch.Targets)
-			copy(t64.batch.Mask, t32.batch.Mask)
-			for s := range t32.shards {
+			t32.Task.Fill(t32.rng, t32.full.batch)
+			copy(t64.full.batch.Inputs, t32.full.batch.Inputs)
+			copy(t64.full.batch.Targets, t32.full.batch.Targets)
+			copy(t64.full.batch.Mask, t32.full.batch.Mask)
+			for s := range t32.full.shards {
 				if err := t32.runShard(s); err != nil {
 					t.Fatal(err)
 				}
@@ -44,11 +44,13 @@ func TestFloat32GradMatchesFloat64(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var worst float64
+			worstName := ""
 			for i, p := range t32.Model.Params {
 				var num, den float64
-				for s := range t32.shards {
-					g32, _ := t32.shards[s].grad(i)
-					g64, _ := t64.shards[s].grad(i)
+				for s := range t32.full.shards {
+					g32, _ := t32.full.shards[s].grad(i)
+					g64, _ := t64.full.shards[s].grad(i)
 					for j := range g32 {
 						d := float64(g32[j]) - g64[j]
 						num += d * d
@@ -56,10 +58,19 @@ func TestFloat32GradMatchesFloat64(t *testing.T) {
 					}
 				}
 				rel := math.Sqrt(num) / math.Max(math.Sqrt(den), 1e-30)
-				if !(rel < 2e-3) {
+				if rel > worst {
+					worst, worstName = rel, p.Name
+				}
+				// Measured (float32 with AVX2 kernels / with the generic
+				// kernels, same test): largest relative error 5.9e-7 / 8.2e-7
+				// over all tensors (a LayerNorm gain; the unembedding).
+				// The tolerance is about 4× the larger; the former 2e-3 let
+				// a 1e-4 relative error in the float32 softmax through.
+				if !(rel < 3e-6) {
 					t.Errorf("%s: float32 vs float64 gradient relative error %.2e", p.Name, rel)
 				}
 			}
+			t.Logf("largest relative error %.3g (%s)", worst, worstName)
 		})
 	}
 }

@@ -51,12 +51,13 @@ func (tr *Trainer[T]) GroupLoss() map[string]float64 {
 	}
 	sum := make([]float64, len(groups))
 	cnt := make([]float64, len(groups))
-	per := tr.batch.B / len(tr.shards) * tr.batch.T
-	for s, g := range tr.shards {
+	b := tr.cur.batch
+	per := b.B / len(tr.cur.shards) * b.T
+	for s, g := range tr.cur.shards {
 		for i, ce := range g.ce.ce {
 			k := s*per + i
-			if tr.batch.Mask[k] > 0 {
-				gi := int(tr.batch.Group[k])
+			if b.Mask[k] > 0 {
+				gi := int(b.Group[k])
 				sum[gi] += ce
 				cnt[gi]++
 			}
@@ -79,14 +80,14 @@ func NewRunner(cfg Config, task data.Task) (Runner, error) {
 	return NewTrainer[float32](cfg, task)
 }
 
-// Run trains from the runner's current step to cfg.Train.Steps, evaluating,
+// Run trains from the runner's current step to cfg.TotalSteps(), evaluating,
 // probing, logging and checkpointing on the configured steps. Probes also run
 // before the first step of a fresh run (step 0). A non-finite loss stops the
 // run with an error naming the step; the parameters then are those of the
 // last good step. Cancelling ctx stops after the current step with ctx's error.
 func Run(ctx context.Context, r Runner, h Hooks) error {
 	cfg := r.Config()
-	steps := cfg.Train.Steps
+	steps := cfg.TotalSteps()
 	pe := cfg.Probe.Every
 	if pe > 0 && r.StepCount() == 0 && h.Probe != nil {
 		c, err := r.Capture()

@@ -35,8 +35,28 @@ func (c *Config) Set(key, value string) error {
 	if err := setScalar(v, value); err != nil {
 		return fmt.Errorf("config key %q: %w", key, err)
 	}
+	// train.steps and train.epochs are alternatives: setting one clears the
+	// other's default, and setting both is left for Validate to refuse.
+	switch key {
+	case "train.steps":
+		c.stepsSet = true
+		if !c.epochsSet {
+			c.Train.Epochs = 0
+		}
+	case "train.epochs":
+		c.epochsSet = true
+		if !c.stepsSet {
+			c.Train.Steps = 0
+		}
+	}
 	return nil
 }
+
+// NewLayer starts a new layer of overrides (the config file, then the
+// command line): within one layer setting both train.steps and train.epochs
+// is an error (Validate), while a later layer's train.steps replaces an
+// earlier layer's train.epochs and the other way round.
+func (c *Config) NewLayer() { c.stepsSet, c.epochsSet = false, false }
 
 // Keys lists every settable dotted key.
 func (c *Config) Keys() []string {

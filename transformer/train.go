@@ -40,19 +40,35 @@ type Trainer[T gop.Float] struct {
 	Task  data.Task
 	Model *Model[T]
 
-	shards []*graph[T]
+	full   stepSet[T] // graphs and batch of a full batch (train.batch sequences)
+	tail   stepSet[T] // of an epoch's last, shorter batch (built when first needed)
+	cur    *stepSet[T]
 	evals  map[int]*graph[T] // forward graphs by batch size
 	opt    *optimizer[T]
-	grads  [][]T // summed gradient per parameter
-	batch  *data.Batch
+	grads  [][]T     // summed gradient per parameter
 	pcg    *rand.PCG // the data stream's state (checkpointed)
 	rng    *rand.Rand
 	step   int
 	tokens int64
 	evalB  []*data.Batch
 
+	// Epochs over a fixed pool: the order of the current epoch, regenerated
+	// from the seed (so a resumed run needs only the step counter).
+	pool      data.Pooled
+	order     []int32 // (pool) the visiting order of epoch orderOf
+	orderOf   int     // the epoch order holds; −1 = none yet
+	perEpoch  int     // batches per epoch: ⌈pool / batch⌉
+	poolTotal int
+
 	work []chan struct{} // one per shard ≥ 1: start signal
 	done chan error
+}
+
+// stepSet is one batch shape of the training step: the batch and the graphs
+// of its shards, which split it in equal parts.
+type stepSet[T gop.Float] struct {
+	batch  *data.Batch
+	shards []*graph[T]
 }
 
 // NewTrainer builds the model and its graphs. cfg must be resolved and valid.
@@ -67,6 +83,9 @@ func NewTrainer[T gop.Float](cfg Config, task data.Task) (*Trainer[T], error) {
 	if mc.NCtx == 0 {
 		mc.NCtx = task.SeqLen()
 	}
+	if mc.DOut == 0 {
+		mc.DOut = data.Outputs(task)
+	}
 	if mc.Positions != PosNone && task.SeqLen() > mc.NCtx {
 		return nil, fmt.Errorf("sequence length %d is longer than model.n_ctx = %d positions", task.SeqLen(), mc.NCtx)
 	}
@@ -75,30 +94,82 @@ func NewTrainer[T gop.Float](cfg Config, task data.Task) (*Trainer[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &Trainer[T]{Cfg: cfg, Task: task, Model: m, evals: map[int]*graph[T]{}}
-	bs := cfg.Train.Batch / cfg.Train.Shards
-	for s := 0; s < cfg.Train.Shards; s++ {
-		g, err := buildGraph(m, bs, true, T(1/float64(cfg.Train.Batch)))
-		if err != nil {
-			tr.Close()
-			return nil, err
-		}
-		tr.shards = append(tr.shards, g)
+	tr := &Trainer[T]{Cfg: cfg, Task: task, Model: m, evals: map[int]*graph[T]{}, orderOf: -1}
+	if p, ok := task.(data.Pooled); ok && p.PoolSize() > 0 {
+		tr.pool, tr.poolTotal = p, p.PoolSize()
+		tr.order = make([]int32, tr.poolTotal)
+		tr.perEpoch = (tr.poolTotal + cfg.Train.Batch - 1) / cfg.Train.Batch
+	} else if cfg.Train.Epochs > 0 {
+		return nil, fmt.Errorf("train.epochs needs a task with a fixed pool (data.pool ≥ 1)")
 	}
+	if tr.full, err = tr.newStepSet(cfg.Train.Batch); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	tr.cur = &tr.full
 	tr.opt = newOptimizer(cfg.Optim, m.Params)
 	for _, p := range m.Params {
 		tr.grads = append(tr.grads, make([]T, len(p.Data)))
 	}
-	tr.batch = data.NewBatch(cfg.Train.Batch, task.SeqLen())
 	tr.pcg = rand.NewPCG(cfg.Seed, 0xda7a)
 	tr.rng = rand.New(tr.pcg)
-	tr.done = make(chan error, len(tr.shards))
-	for s := 1; s < len(tr.shards); s++ {
+	tr.done = make(chan error, len(tr.full.shards))
+	for s := 1; s < len(tr.full.shards); s++ {
 		c := make(chan struct{})
 		tr.work = append(tr.work, c)
 		go tr.worker(s, c)
 	}
 	return tr, nil
+}
+
+// newStepSet builds the training graphs for batches of b sequences: the
+// configured number of shards when they divide b, else one. Gradients are
+// means over the b sequences.
+func (tr *Trainer[T]) newStepSet(b int) (stepSet[T], error) {
+	n := tr.Cfg.Train.Shards
+	if b%n != 0 {
+		n = 1
+	}
+	set := stepSet[T]{batch: data.NewBatch(b, tr.Task.SeqLen())}
+	for s := 0; s < n; s++ {
+		g, err := buildGraph(tr.Model, b/n, true, T(1/float64(b)))
+		if err != nil {
+			return set, err
+		}
+		set.shards = append(set.shards, g)
+	}
+	return set, nil
+}
+
+// fill draws the batch of the next step into the step set it needs: fresh
+// sequences from the data stream, or the next slice of the current epoch's
+// order over the pool (the last batch of an epoch holds the remainder).
+func (tr *Trainer[T]) fill() error {
+	if tr.pool == nil {
+		tr.cur = &tr.full
+		tr.Task.Fill(tr.rng, tr.full.batch)
+		return nil
+	}
+	e, j := tr.step/tr.perEpoch, tr.step%tr.perEpoch
+	if e != tr.orderOf {
+		data.EpochOrder(tr.Cfg.Seed, e, tr.order)
+		tr.orderOf = e
+	}
+	b := tr.Cfg.Train.Batch
+	idx := tr.order[j*b : min((j+1)*b, tr.poolTotal)]
+	tr.cur = &tr.full
+	if len(idx) < b {
+		if tr.tail.batch == nil || tr.tail.batch.B != len(idx) {
+			set, err := tr.newStepSet(len(idx))
+			if err != nil {
+				return fmt.Errorf("transformer: graphs for an epoch's last batch of %d: %w", len(idx), err)
+			}
+			tr.tail = set
+		}
+		tr.cur = &tr.tail
+	}
+	tr.pool.FillPool(idx, tr.cur.batch)
+	return nil
 }
 
 // worker runs shard s each time it is signalled.
@@ -109,11 +180,11 @@ func (tr *Trainer[T]) worker(s int, start chan struct{}) {
 }
 
 func (tr *Trainer[T]) runShard(s int) error {
-	b := tr.batch
-	n := len(tr.shards)
+	b := tr.cur.batch
+	n := len(tr.cur.shards)
 	per := b.B / n * b.T
 	lo, hi := s*per, (s+1)*per
-	return tr.shards[s].run(b.Inputs[lo:hi], b.Targets[lo:hi], b.Mask[lo:hi])
+	return tr.cur.shards[s].run(b.Inputs[lo:hi], b.Targets[lo:hi], b.Mask[lo:hi])
 }
 
 // Close stops the shard workers and releases the graphs.
@@ -122,12 +193,7 @@ func (tr *Trainer[T]) Close() {
 		close(c)
 	}
 	tr.work = nil
-	for _, g := range tr.shards {
-		g.close()
-	}
-	for _, g := range tr.evals {
-		g.close()
-	}
+
 }
 
 // StepCount returns the number of optimizer steps taken.
@@ -139,12 +205,16 @@ func (tr *Trainer[T]) Tokens() int64 { return tr.tokens }
 // Step draws a batch and takes one optimizer step.
 func (tr *Trainer[T]) Step() (StepStats, error) {
 	start := time.Now()
-	tr.Task.Fill(tr.rng, tr.batch)
-	for _, c := range tr.work {
+	err := tr.fill()
+	if err != nil {
+		return StepStats{}, err
+	}
+	work := tr.work[:len(tr.cur.shards)-1]
+	for _, c := range work {
 		c <- struct{}{}
 	}
-	err := tr.runShard(0)
-	for range tr.work {
+	err = tr.runShard(0)
+	for range work {
 		if e := <-tr.done; e != nil && err == nil {
 			err = e
 		}
@@ -153,14 +223,14 @@ func (tr *Trainer[T]) Step() (StepStats, error) {
 		return StepStats{}, fmt.Errorf("transformer: step %d: %w", tr.step+1, err)
 	}
 	var loss float64
-	for _, g := range tr.shards {
+	for _, g := range tr.cur.shards {
 		loss += g.lossValue()
 	}
 	// Sum shard gradients in shard order (deterministic).
 	var sq float64
 	for i := range tr.grads {
 		dst := tr.grads[i]
-		for s, g := range tr.shards {
+		for s, g := range tr.cur.shards {
 			src, err := g.grad(i)
 			if err != nil {
 				return StepStats{}, fmt.Errorf("transformer: gradient of %s: %w", tr.Model.Params[i].Name, err)
@@ -190,10 +260,10 @@ func (tr *Trainer[T]) Step() (StepStats, error) {
 			}
 		}
 	}
-	st.LR = lrAt(tr.Cfg.Optim, tr.step, tr.Cfg.Train.Steps)
+	st.LR = lrAt(tr.Cfg.Optim, tr.step, tr.Cfg.TotalSteps())
 	tr.opt.step(tr.Model.Params, tr.grads, st.LR)
 	tr.step++
-	tr.tokens += int64(tr.batch.B * tr.batch.T)
+	tr.tokens += int64(tr.cur.batch.B * tr.cur.batch.T)
 	st.Tokens = tr.tokens
 	st.Seconds = time.Since(start).Seconds()
 	return st, nil

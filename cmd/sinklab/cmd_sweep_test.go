@@ -445,9 +445,14 @@ func TestSweepRunCellInProcess(t *testing.T) {
 
 // TestSweepSlurm runs a 4-cell sweep through a real Slurm (see
 // .ci/slurm-up.sh): the job array, its logs, the cells and sweep.parquet,
-// status, and a second run that submits nothing.
+// status, and a second run that submits nothing. Without sbatch it is
+// skipped, unless SINKLAB_REQUIRE_SLURM is set (.ci/run sets it), where it
+// fails instead.
 func TestSweepSlurm(t *testing.T) {
 	if _, err := exec.LookPath("sbatch"); err != nil {
+		if os.Getenv("SINKLAB_REQUIRE_SLURM") != "" {
+			t.Fatal("SINKLAB_REQUIRE_SLURM is set but sbatch is not on PATH (.ci/slurm-up.sh starts a one-node cluster)")
+		}
 		t.Skip("sbatch is not on PATH: no Slurm here (.ci/slurm-up.sh starts a one-node cluster)")
 	}
 	exe := sinklabBinary(t)

@@ -125,6 +125,10 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 		if err := cfg.ApplyYAML(file); err != nil {
 			return cfg, usagef("%s: %v", o.Config, err)
 		}
+		if t := cfg.Train; t.Steps > 0 && t.Epochs > 0 {
+			return cfg, usagef("%s: train.steps = %d and train.epochs = %d are both set: set one of them", o.Config, t.Steps, t.Epochs)
+		}
+		cfg.NewLayer() // the command line overrides the file
 	}
 	for _, s := range o.Sets {
 		k, v, ok := strings.Cut(s, "=")
@@ -136,7 +140,9 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 		}
 	}
 	if o.Steps != 0 {
-		cfg.Train.Steps = o.Steps
+		if err := cfg.Set("train.steps", strconv.Itoa(o.Steps)); err != nil {
+			return cfg, usagef("--steps: %v", err)
+		}
 	}
 	if o.Seed >= 0 {
 		cfg.Seed = uint64(o.Seed)
@@ -175,7 +181,9 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 		}
 	}
 	if o.Steps != 0 {
-		cfg.Train.Steps = o.Steps
+		if err := cfg.Set("train.steps", strconv.Itoa(o.Steps)); err != nil {
+			return cfg, rc, usagef("--steps: %v", err)
+		}
 	}
 	if o.Seed >= 0 {
 		cfg.Seed = uint64(o.Seed)
@@ -300,10 +308,10 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		return nil
 	}
 	a.log.Info("training", zap.String("run", dir), zap.String("task", cfg.Task),
-		zap.Int("params", paramCount(runner)), zap.Int("steps", cfg.Train.Steps), zap.Uint64("seed", cfg.Seed))
+		zap.Int("params", paramCount(runner)), zap.Int("steps", cfg.TotalSteps()), zap.Uint64("seed", cfg.Seed))
 
 	sum := &trainSummary{eps: rec.SinkEpsilon()}
-	bar := a.newProgress("train", int64(cfg.Train.Steps))
+	bar := a.newProgress("train", int64(cfg.TotalSteps()))
 	start := time.Now()
 	var lastEval *transformer.EvalStats
 	hooks := transformer.Hooks{
@@ -313,7 +321,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			if err == nil {
 				sum.add(step, c, rate)
 			}
-			if err == nil && report.AttnSnapshotDue(step, cfg.Probe.Every, cfg.Train.Steps) {
+			if err == nil && report.AttnSnapshotDue(step, cfg.Probe.Every, cfg.TotalSteps()) {
 				// The attention maps of the first evaluation sequence, for the report's heatmaps.
 				s, serr := report.NewAttnSnapshot(c, 0, int64(step), c.Tokens[:task.SeqLen()], 0)
 				if serr == nil {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,39 +117,43 @@ func readParts[T any](t *testing.T, dir string) []T {
 }
 
 // TestDefaultRunFormsSink trains the default induction configuration briefly
-// and reads probes back through the Parquet reader: at least one head's
-// first-token mass must rise above its value at step 0.
+// and reads probes back through the Parquet reader: at the last step at least
+// one head must be a sink head, BOS sink score > 0.9 (SCIENCE.md §3, Varre et
+// al. §4.1), and is_sink_head must say so.
 func TestDefaultRunFormsSink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the default model for 200 steps; skipped with -short")
 	}
+	const steps = 200
 	out := t.TempDir()
-	if _, e, c := runCLI(t, "train", "--out", out, "--run-id", "d", "--steps", "200", "--set", "train.eval_every=0", "-q"); c != 0 {
+	if _, e, c := runCLI(t, "train", "--out", out, "--run-id", "d", "--steps", fmt.Sprint(steps), "--set", "train.eval_every=0", "-q"); c != 0 {
 		t.Fatalf("exit %d: %s", c, e)
 	}
 	heads := readParts[probes.HeadRow](t, filepath.Join(out, "d", "probes"))
-	start := map[[2]int32]float64{}
-	final := map[[2]int32]float64{}
+	final := map[[2]int32]probes.HeadRow{}
 	for _, h := range heads {
-		k := [2]int32{h.Layer, h.Head}
-		switch h.Step {
-		case 0:
-			start[k] = h.FirstTokenMass
-		case 200:
-			final[k] = h.FirstTokenMass
+		if h.Step == steps {
+			final[[2]int32{h.Layer, h.Head}] = h
 		}
 	}
-	if len(start) != 8 || len(final) != 8 {
-		t.Fatalf("want 8 heads at steps 0 and 200, got %d and %d", len(start), len(final))
+	if len(final) != 8 {
+		t.Fatalf("want 8 heads at step %d, got %d", steps, len(final))
 	}
-	best, bestK := -1.0, [2]int32{}
-	for k, f := range final {
-		if d := f - start[k]; d > best {
-			best, bestK = d, k
+	best := probes.HeadRow{BOSSinkScore: math.Inf(-1)}
+	var scores []string
+	for _, h := range final {
+		scores = append(scores, fmt.Sprintf("L%dH%d %.3f", h.Layer, h.Head, h.BOSSinkScore))
+		if h.BOSSinkScore > best.BOSSinkScore {
+			best = h
+		}
+		if h.IsSinkHead != (h.BOSSinkScore > 0.9) {
+			t.Errorf("layer %d head %d: is_sink_head %v with BOS sink score %.3f", h.Layer, h.Head, h.IsSinkHead, h.BOSSinkScore)
 		}
 	}
-	t.Logf("largest rise of first-token mass: layer %d head %d, %.3f → %.3f", bestK[0], bestK[1], start[bestK], final[bestK])
-	if !(best > 0.1) {
-		t.Fatalf("no head's first-token mass rose by more than 0.1 (largest rise %.3f)", best)
+	slices.Sort(scores)
+	t.Logf("BOS sink scores at step %d: %s", steps, strings.Join(scores, ", "))
+	if !(best.BOSSinkScore > 0.9) {
+		t.Fatalf("no sink head at step %d: the largest BOS sink score is %.3f (layer %d head %d), want > 0.9",
+			steps, best.BOSSinkScore, best.Layer, best.Head)
 	}
 }

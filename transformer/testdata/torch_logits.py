@@ -106,11 +106,15 @@ def forward(W, mc, tokens):
         x = x + o @ W[p + "attn.W_O"] + W[p + "attn.b_O"]
         if mc["mlp"]:
             h = ln(x, p + "ln2") if mc["pre_ln"] else x
-            u = F.gelu(h @ W[p + "mlp.W_in"] + W[p + "mlp.b_in"], approximate="tanh")
+            approx = "tanh" if mc.get("gelu") == "tanh" else "none"  # erf: nn.GELU()'s exact form
+            u = F.gelu(h @ W[p + "mlp.W_in"] + W[p + "mlp.b_in"], approximate=approx)
             x = x + u @ W[p + "mlp.W_out"] + W[p + "mlp.b_out"]
     if mc["pre_ln"]:
         x = ln(x, "ln_final")
-    return x @ W["unembed.W_U"]
+    out = x @ W["unembed.W_U"]
+    if "unembed.b_U" in W:  # the output projection's bias (model.unembed_bias)
+        out = out + W["unembed.b_U"]
+    return out
 
 
 def main():
