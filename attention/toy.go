@@ -100,7 +100,8 @@ type Toy struct {
 }
 
 // NewToy draws a toy model from rng in a fixed order: V₀ (D·N normals), a₀ (N
-// normals), β (D, or M for regression, normals scaled to unit length), then
+// normals), β (D normals scaled to unit length; for regression M normals, not
+// normalized, as the paper's E3), then
 // the loss's constants (regression: the orthogonal factors of X; cross-entropy:
 // the k uniforms of p*). Models with the same shapes built from equal seeds
 // share V₀, a₀ and β whatever their normalizer or κ.
@@ -143,7 +144,10 @@ func NewToy(spec ToySpec, rng *rand.Rand) (*Toy, error) {
 		t.Beta = randomUnit(rng, d)
 	case Regression:
 		t.M = spec.M
-		t.Beta = randomUnit(rng, spec.M)
+		t.Beta = make([]float64, spec.M) // β ~ N(0, I_m), not normalized (the paper's E3: ‖β‖ ≈ √m)
+		for i := range t.Beta {
+			t.Beta[i] = rng.NormFloat64()
+		}
 		t.X = conditionedMatrix(rng, spec.M, d, spec.Kappa)
 	case CrossEntropy:
 		t.PStar = make([]float64, d)

@@ -182,12 +182,19 @@ func TestRegressionSingularValues(t *testing.T) {
 		if e := relErr(got, want, 1); e > 1e-13 {
 			t.Errorf("m=%d d=%d κ=%v: singular values %v, want %v", tc.m, tc.d, tc.kappa, got, want)
 		}
-		nb := 0.0
-		for _, b := range m.Beta {
-			nb += b * b
+		// β ~ N(0, I_m), not normalized (the paper's E3): the m normals drawn
+		// right after V₀ (d·n) and a₀ (n) from the same generator.
+		ref := rand.New(rand.NewPCG(3, 3))
+		for i := 0; i < tc.d*3+3; i++ {
+			ref.NormFloat64()
 		}
-		if math.Abs(nb-1) > 1e-14 || len(m.Beta) != tc.m {
-			t.Errorf("β has length %d, norm² %v; want length m=%d, unit norm", len(m.Beta), nb, tc.m)
+		if len(m.Beta) != tc.m {
+			t.Fatalf("β has length %d, want m = %d", len(m.Beta), tc.m)
+		}
+		for i, b := range m.Beta {
+			if want := ref.NormFloat64(); b != want {
+				t.Fatalf("β[%d] = %v, want the normal %v (not normalized)", i, b, want)
+			}
 		}
 	}
 }

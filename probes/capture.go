@@ -18,9 +18,28 @@ type Capture struct {
 	// token's position, for labelling attention maps. May be nil.
 	Tokens []int32
 
+	// Task is the data task's registry name (data.TaskInduction, ...): it
+	// selects the task-specific row groups of RowGroups (paper_rows, cls).
+	// May be empty.
+	Task string
+	// GroupNames are the task's metric groups (data.Task.Groups()); PosGroup
+	// holds each position's index into them (data.Batch.Group), (B, T) without
+	// the sink token's position. With two or more names every group becomes a
+	// row group (e.g. trigger / non_trigger). PosGroup may be nil.
+	GroupNames []string
+	PosGroup   []uint8
+	// Score marks the positions the task scores (data.Batch.Score): the CLS
+	// position for classification. (B, T) without the sink token's position.
+	// May be nil.
+	Score []bool
+
 	Causal     bool // attention is causally masked
 	Normalized bool // rows of Attn sum to 1 (attention.VariantRowsSumToOne and no key/value bias)
-	SinkToken  bool // position 0 is a learned sink token rather than BOS
+	// Signed marks a variant whose weights can be negative (dot, dot-norm,
+	// mlp, mlp-norm: attention.VariantSigned): ratios are then taken of |A|
+	// (see metrics.go).
+	Signed    bool
+	SinkToken bool // position 0 is a learned sink token rather than BOS
 	// Variant is the attention variant name (model.attention), recorded with the rows.
 	Variant string
 }

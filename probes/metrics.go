@@ -16,8 +16,9 @@ import (
 //     all T keys.
 //   - Â. Metrics defined on the normalized map use Âᵢⱼ = |Aᵢⱼ| / Σⱼ|Aᵢⱼ|. For the
 //     non-negative maps of every variant but the signed ones (dot, mlp:
-//     attention.VariantSigned) this is exactly A / rowsum (SCIENCE.md §3); for maps with negative entries it is the |α|/Σ|α| rule of
-//     SCIENCE.md §1 (E2), the only choice that keeps Â a distribution.
+//     attention.VariantSigned) this is exactly A / rowsum (SCIENCE.md §3); for
+//     maps with negative entries it is the |α|/Σ|α| rule of SCIENCE.md §1
+//     (E2), the only choice that keeps Â a distribution.
 //   - Zero-mass rows (Σⱼ|Aᵢⱼ| = 0, e.g. a ReLU row that is off) have no Â: they
 //     are left out of entropy, entropy_norm and sparsity, and contribute 0 to
 //     row_mass, first_token_mass and the BOS sink score's sums. 0·log 0 = 0 for
@@ -26,14 +27,26 @@ import (
 //     weight. An average over an empty set is NaN ("undefined"): that is what
 //     T = 1 gives for entropy, the BOS sink score and the norm ratios.
 //   - Raw A is used, not Â, where SCIENCE.md §3 writes A: first_token_mass,
-//     bos_sink_score and row_mass. For unnormalized variants first_token_mass can
-//     therefore exceed 1; read it beside row_mass.
+//     bos_sink_score, row_mass and the paper's abs_attn_bos / abs_attn_all. For
+//     unnormalized variants first_token_mass can therefore exceed 1; read it
+//     beside row_mass.
+//   - Signed maps (Capture.Signed: dot and mlp attention, whose weights can
+//     be negative). Ratios of signed sums are meaningless (SCIENCE.md §3), so
+//     every ratio (bos_sink_score, rel_attn_bos, rel_attn_bos_global,
+//     rel_attn_max) is taken of |A|, and is_sink_head comes from that |A|
+//     ratio. The raw signed sums (first_token_mass, row_mass, abs_attn_bos,
+//     abs_attn_all, abs_attn_max, abs_attn_sum) stay beside them. For maps
+//     without negative entries |A| = A, so nothing changes for them.
+//   - Row groups (SCIENCE.md §3 "Row groups"). Every per-head metric is also
+//     computed on a subset of query rows (see RowGroups): each metric keeps its
+//     own row rule and the group restricts it to the group's rows.
 //   - NaN in the inputs propagates to the metrics it enters.
 
 // MetricsVersion is the version of the metric definitions in this file. It is
 // written into every log file's metadata; change it whenever a definition or a
-// convention above changes.
-const MetricsVersion = "1"
+// convention above changes. Version 2 added row groups, the paper's four BOS
+// metrics and the |A| rule for the ratios of signed maps.
+const MetricsVersion = "2"
 
 // DefaultSinkEpsilon is the ε of Sink₁^ε (Gu et al.): a head counts towards the
 // sink rate when its first-token mass α₁ exceeds it.
@@ -52,6 +65,10 @@ type HeadMap struct {
 	T      int
 	Head   int  // which head of A, 0-based
 	Causal bool // rows see only keys j ≤ i
+	// Signed marks a variant whose weights can be negative (dot, mlp):
+	// every ratio (bos_sink_score, rel_attn_bos, rel_attn_bos_global) is then
+	// taken of |A|, never of signed sums. Entropy and sparsity always use Â.
+	Signed bool
 }
 
 func (m HeadMap) check() {
@@ -71,7 +88,8 @@ func (m HeadMap) row(b, i int) []float32 {
 }
 
 // HeadStats holds the per-head metrics of SCIENCE.md §3 for one head over a
-// batch. Undefined values are NaN (see the conventions above).
+// batch, on the query rows of one row group (every row for the "all" group).
+// Undefined values are NaN (see the conventions above).
 type HeadStats struct {
 	// Entropy is the mean of Hᵢ = −Σⱼ Âᵢⱼ log Âᵢⱼ over rows with at least two
 	// keys (causal: rows i ≥ 2; non-causal: all rows) and samples.
@@ -79,20 +97,38 @@ type HeadStats struct {
 	// EntropyNorm is the mean of Hᵢ / log nᵢ over the same rows, nᵢ the number
 	// of keys of row i (i if causal, T if not): 1 for uniform rows.
 	EntropyNorm float64
-	// FirstTokenMass is α₁ = (1/T) Σᵢ Aᵢ₁, averaged over samples.
+	// FirstTokenMass is α₁ = (1/T) Σᵢ Aᵢ₁, averaged over samples (raw A).
 	FirstTokenMass float64
 	// BOSSinkScore is Σᵢ Aᵢ₁ / Σᵢ Σⱼ Aᵢⱼ over query rows 2 … T−2, averaged over
 	// samples whose denominator is non-zero. For T < 4 that row range is empty
-	// and rows 2 … T are used instead; T = 1 gives NaN.
+	// and rows 2 … T are used instead; T = 1 gives NaN. Of |A| for signed maps.
 	BOSSinkScore float64
 	// Sparsity is the mean of maxⱼ Âᵢⱼ over all rows (with mass) and samples.
 	Sparsity float64
-	// RowMass is the mean of Σⱼ Aᵢⱼ over all rows and samples.
+	// RowMass is the mean of Σⱼ Aᵢⱼ over all rows and samples (raw A).
 	RowMass float64
+
+	// The four BOS metrics of Varre et al.'s code (exp_induction.py), over the
+	// group's rows and the samples:
+	//
+	// AbsAttnBOS is the mean of Aᵢ₁ (raw A; equal to FirstTokenMass).
+	AbsAttnBOS float64
+	// AbsAttnAll is the mean of Σⱼ Aᵢⱼ (raw A; equal to RowMass).
+	AbsAttnAll float64
+	// RelAttnBOS is the mean of Aᵢ₁ / (Σⱼ Aᵢⱼ + 1e-9) (of |A| for signed maps).
+	RelAttnBOS float64
+	// RelAttnBOSGlobal is, per sample, Σᵢ Aᵢ₁ / (Σᵢ Σⱼ Aᵢⱼ + 1e-9) over the
+	// group's rows of that sample, averaged over the samples that have such
+	// rows (of |A| for signed maps).
+	RelAttnBOSGlobal float64
 }
 
 // IsSinkHead reports whether the BOS sink score exceeds SinkHeadThreshold.
 func (s HeadStats) IsSinkHead() bool { return s.BOSSinkScore > SinkHeadThreshold }
+
+// paperEps is the 1e-9 that Varre et al.'s code adds to the denominators of
+// rel_attn_bos and rel_attn_bos_global.
+const paperEps = 1e-9
 
 // sinkRows returns the 0-based half-open range of query rows used by the BOS
 // sink score: rows 2 … T−2 (1-based), or rows 2 … T when T < 4.
@@ -103,10 +139,22 @@ func sinkRows(T int) (lo, hi int) {
 	return 1, T
 }
 
-// MeasureHead computes the per-head metrics of one head in one pass over its
-// maps. It panics if the shape of m is inconsistent.
-func MeasureHead(m HeadMap) HeadStats {
+// MeasureHead computes the per-head metrics of one head over every query row
+// (the "all" group) in one pass over its maps. It panics if the shape of m is
+// inconsistent.
+func MeasureHead(m HeadMap) HeadStats { return MeasureHeadRows(m, nil) }
+
+// MeasureHeadRows computes the per-head metrics of one head on the query rows
+// of one row group: rows is a (B, T) mask of the rows in the group, nil for
+// every row. Each metric keeps its own row rule (entropy: rows with ≥ 2 keys;
+// bos_sink_score: rows 2 … T−2) and the group restricts it to its rows; the
+// averages "over all rows" become averages over the group's rows. It panics
+// if the shape of m or the length of rows is inconsistent.
+func MeasureHeadRows(m HeadMap, rows []bool) HeadStats {
 	m.check()
+	if rows != nil && len(rows) != m.B*m.T {
+		panic(fmt.Sprintf("probes: row group mask has %d entries, want B·T = %d", len(rows), m.B*m.T))
+	}
 	var (
 		entSum, entNormSum float64
 		entN               int
@@ -114,13 +162,22 @@ func MeasureHead(m HeadMap) HeadStats {
 		spN                int
 		massSum            float64
 		alphaSum           float64
+		rowN               int
 		sinkSum            float64
 		sinkN              int
+		relSum             float64
+		globSum            float64
+		globN              int
 	)
 	sLo, sHi := sinkRows(m.T)
 	for b := 0; b < m.B; b++ {
-		var first, mass float64 // sums over the sink score's rows
+		var first, mass float64   // sums over the sink score's rows (|A| if signed)
+		var gFirst, gMass float64 // sums over the group's rows (|A| if signed)
+		gRows := 0                // the group's rows in this sample
 		for i := 0; i < m.T; i++ {
+			if rows != nil && !rows[b*m.T+i] {
+				continue
+			}
 			keys := m.row(b, i)
 			var sum, abs, maxAbs float64
 			for _, x := range keys {
@@ -132,11 +189,20 @@ func MeasureHead(m HeadMap) HeadStats {
 					maxAbs = a
 				}
 			}
+			bos, rmass := float64(keys[0]), sum // the ratios' numerator and denominator
+			if m.Signed {
+				bos, rmass = math.Abs(bos), abs
+			}
+			rowN++
+			gRows++
 			massSum += sum
 			alphaSum += float64(keys[0])
+			relSum += bos / (rmass + paperEps)
+			gFirst += bos
+			gMass += rmass
 			if i >= sLo && i < sHi {
-				first += float64(keys[0])
-				mass += sum
+				first += bos
+				mass += rmass
 			}
 			if abs == 0 {
 				continue // zero-mass row: no Â
@@ -161,15 +227,22 @@ func MeasureHead(m HeadMap) HeadStats {
 			sinkSum += first / mass
 			sinkN++
 		}
+		if gRows > 0 {
+			globSum += gFirst / (gMass + paperEps)
+			globN++
+		}
 	}
-	rows := m.B * m.T
 	return HeadStats{
-		Entropy:        mean(entSum, entN),
-		EntropyNorm:    mean(entNormSum, entN),
-		FirstTokenMass: mean(alphaSum, rows),
-		BOSSinkScore:   mean(sinkSum, sinkN),
-		Sparsity:       mean(spSum, spN),
-		RowMass:        mean(massSum, rows),
+		Entropy:          mean(entSum, entN),
+		EntropyNorm:      mean(entNormSum, entN),
+		FirstTokenMass:   mean(alphaSum, rowN),
+		BOSSinkScore:     mean(sinkSum, sinkN),
+		Sparsity:         mean(spSum, spN),
+		RowMass:          mean(massSum, rowN),
+		AbsAttnBOS:       mean(alphaSum, rowN),
+		AbsAttnAll:       mean(massSum, rowN),
+		RelAttnBOS:       mean(relSum, rowN),
+		RelAttnBOSGlobal: mean(globSum, globN),
 	}
 }
 
@@ -386,6 +459,9 @@ func (c *Capture) Validate() error {
 			}
 		}
 	}
+	if err := c.validateGroups(); err != nil {
+		return err
+	}
 	if c.Resid != nil {
 		if len(c.Resid) != c.L {
 			return fmt.Errorf("probes: capture has %d residual tensors for L=%d", len(c.Resid), c.L)
@@ -407,34 +483,47 @@ type measurer struct {
 	layers  []LayerRow
 }
 
-// measure fills m.heads (L·H rows, layer-major), m.layers (one row per layer
-// whose residual stream was captured) and returns the sink rate. Run id, step
-// and tokens are left zero. The capture must be valid.
+// measure fills m.heads (one row per (layer, head, row group), layer-major,
+// the groups of RowGroups in order with "all" first), m.layers (one row per
+// layer whose residual stream was captured) and returns the sink rate (from
+// the "all" rows). Run id, step and tokens are left zero. The capture must be
+// valid.
 func (m *measurer) measure(c *Capture, eps float64) float64 {
 	m.heads = m.heads[:0]
 	m.layers = m.layers[:0]
 	m.alphas = m.alphas[:0]
+	groups := RowGroups(c)
 	for l := 0; l < c.L; l++ {
 		for h := 0; h < c.H; h++ {
-			s := MeasureHead(HeadMap{A: c.Attn[l], B: c.B, H: c.H, T: c.T, Head: h, Causal: c.Causal})
+			hm := HeadMap{A: c.Attn[l], B: c.B, H: c.H, T: c.T, Head: h, Causal: c.Causal, Signed: c.Signed}
 			vr := math.NaN()
 			if c.Values != nil && c.Values[l] != nil {
 				vr = ValueNormRatio(c.Values[l], c.B, c.H, c.T, c.HD, h)
 			}
-			m.heads = append(m.heads, HeadRow{
-				Layer:             int32(l),
-				Head:              int32(h),
-				Variant:           c.Variant,
-				Entropy:           s.Entropy,
-				EntropyNorm:       s.EntropyNorm,
-				FirstTokenMass:    s.FirstTokenMass,
-				BOSSinkScore:      s.BOSSinkScore,
-				IsSinkHead:        s.IsSinkHead(),
-				Sparsity:          s.Sparsity,
-				RowMass:           s.RowMass,
-				BOSValueNormRatio: vr,
-			})
-			m.alphas = append(m.alphas, s.FirstTokenMass)
+			for _, g := range groups {
+				s := MeasureHeadRows(hm, g.Rows)
+				m.heads = append(m.heads, HeadRow{
+					Layer:             int32(l),
+					Head:              int32(h),
+					Variant:           c.Variant,
+					Group:             g.Name,
+					Entropy:           s.Entropy,
+					EntropyNorm:       s.EntropyNorm,
+					FirstTokenMass:    s.FirstTokenMass,
+					BOSSinkScore:      s.BOSSinkScore,
+					IsSinkHead:        s.IsSinkHead(),
+					Sparsity:          s.Sparsity,
+					RowMass:           s.RowMass,
+					BOSValueNormRatio: vr,
+					AbsAttnBOS:        s.AbsAttnBOS,
+					AbsAttnAll:        s.AbsAttnAll,
+					RelAttnBOS:        s.RelAttnBOS,
+					RelAttnBOSGlobal:  s.RelAttnBOSGlobal,
+				})
+				if g.Rows == nil {
+					m.alphas = append(m.alphas, s.FirstTokenMass)
+				}
+			}
 		}
 		if c.Resid == nil || c.Resid[l] == nil {
 			continue
@@ -451,7 +540,8 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 }
 
 // MeasureCapture computes every metric of SCIENCE.md §3 on one capture: one
-// HeadRow per (layer, head) in layer-major order, one LayerRow per layer whose
+// HeadRow per (layer, head, row group) in layer-major order (see RowGroups;
+// HeadRowsOf(heads, GroupAll) keeps one row per head), one LayerRow per layer whose
 // residual stream was captured, and the sink rate Sink₁^ε in percent. The
 // rows' RunID, Step and Tokens are left zero for the caller. It panics if the
 // capture is invalid (see Capture.Validate).

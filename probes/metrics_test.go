@@ -272,7 +272,7 @@ func refHead(a [][][]float64, causal bool) HeadStats { // a[b][i][j], 0-based
 }
 
 // TestMeasureHeadOracle compares MeasureHead with the one-metric-at-a-time
-// reference on random maps of several heads, including signed (linear) maps.
+// reference on random maps of several heads, including signed (dot) maps.
 func TestMeasureHeadOracle(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -510,7 +510,8 @@ func TestMeasureCapture(t *testing.T) {
 				t.Errorf("row %d: got: layer %d head %d variant %q", l*c.H+h, r.Layer, r.Head, r.Variant)
 			}
 			s := MeasureHead(HeadMap{A: c.Attn[l], B: c.B, H: c.H, T: c.T, Head: h, Causal: true})
-			checkStats(t, HeadStats{r.Entropy, r.EntropyNorm, r.FirstTokenMass, r.BOSSinkScore, r.Sparsity, r.RowMass}, s)
+			checkStats(t, HeadStats{Entropy: r.Entropy, EntropyNorm: r.EntropyNorm, FirstTokenMass: r.FirstTokenMass,
+				BOSSinkScore: r.BOSSinkScore, Sparsity: r.Sparsity, RowMass: r.RowMass}, s)
 			if r.IsSinkHead != s.IsSinkHead() {
 				t.Errorf("layer %d head %d: is_sink_head %v, score %v", l, h, r.IsSinkHead, s.BOSSinkScore)
 			}

@@ -22,7 +22,7 @@ const (
 	MetaConfig         = "config"          // the resolved run config, JSON
 	MetaVersion        = "sinklab_version" // version of the program that wrote the file
 	MetaMetricsVersion = "metrics_version" // MetricsVersion
-	MetaKind           = "kind"            // "metrics", "probes" or "layers"
+	MetaKind           = "kind"            // "metrics", "probes", "layers", "theory" or "mixing"
 	// MetaFirstPosition (probes and layers) is "bos" or "sink_token": what
 	// position 1 of the captured sequences is, so first-token metrics read right.
 	MetaFirstPosition = "first_position"
@@ -31,9 +31,11 @@ const (
 	// MetaSinkHeadThreshold (probes) is the bos_sink_score above which
 	// is_sink_head is true.
 	MetaSinkHeadThreshold = "sink_head_threshold"
-	// MetaCausal and MetaNormalized (probes) record the capture's flags.
+	// MetaCausal, MetaNormalized and MetaSigned (probes) record the
+	// capture's flags; with signed = true the ratio columns are of |A|.
 	MetaCausal     = "causal"
 	MetaNormalized = "normalized"
+	MetaSigned     = "signed"
 	// MetaSourcePrefix + column names the TransformerLens hook a metric column
 	// was computed from, e.g. "source.entropy" = "blocks.{l}.attn.hook_pattern".
 	MetaSourcePrefix = "source."
@@ -58,6 +60,10 @@ var probeSources = [][2]string{
 	{"sparsity", HookPattern},
 	{"row_mass", HookPattern},
 	{"bos_value_norm_ratio", HookV},
+	{"abs_attn_bos", HookPattern},
+	{"abs_attn_all", HookPattern},
+	{"rel_attn_bos", HookPattern},
+	{"rel_attn_bos_global", HookPattern},
 }
 
 // layerSources maps every metric column of layers.parquet to its hook.
@@ -185,6 +191,7 @@ func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64
 	}
 	r.probes.SetMetadata(MetaCausal, strconv.FormatBool(c.Causal))
 	r.probes.SetMetadata(MetaNormalized, strconv.FormatBool(c.Normalized))
+	r.probes.SetMetadata(MetaSigned, strconv.FormatBool(c.Signed))
 	if err := r.probes.Write(r.m.heads); err != nil {
 		return 0, fmt.Errorf("probes: write probes at step %d: %w", step, err)
 	}
@@ -195,14 +202,17 @@ func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64
 }
 
 // Flush finishes the current part of every log, so everything written so far
-// is readable even if the process is killed. Call it at checkpoints.
+// is readable even if the process is killed. Call it at checkpoints and every
+// so often (log.flush_seconds). The metrics log is finished last, so a process
+// killed during a Flush never leaves a finished metrics row of a probe step
+// whose probe and layer rows are not finished too.
 func (r *Recorder) Flush() error {
-	return errors.Join(r.metrics.Flush(), r.probes.Flush(), r.layers.Flush())
+	return errors.Join(r.probes.Flush(), r.layers.Flush(), r.metrics.Flush()) // calls run left to right
 }
 
 // Close flushes and closes every log.
 func (r *Recorder) Close() error {
-	return errors.Join(r.metrics.Close(), r.probes.Close(), r.layers.Close())
+	return errors.Join(r.probes.Close(), r.layers.Close(), r.metrics.Close())
 }
 
 // TruncateAfter drops every row with step > step from the metrics, probes and

@@ -353,7 +353,7 @@ func TestSchemaGolden(t *testing.T) {
 	for _, s := range []struct {
 		name string
 		row  any
-	}{{"metrics", MetricsRow{}}, {"probes", HeadRow{}}, {"layers", LayerRow{}}} {
+	}{{"metrics", MetricsRow{}}, {"probes", HeadRow{}}, {"layers", LayerRow{}}, {"mixing", MixingRow{}}} {
 		schema := parquet.SchemaOf(s.row)
 		b.WriteString("# " + s.name + "\n" + schema.String() + "\n")
 		for _, path := range schema.Columns() {

@@ -10,8 +10,9 @@ package probes
 // (Parquet OPTIONAL), which DuckDB reads as NULL and pandas as NaN/None.
 
 // HeadRow is one row of probes.parquet: the attention metrics of one head at
-// one probe step. Metric values that are undefined for the capture (see
-// metrics.go, e.g. entropy of a T = 1 map) are NaN.
+// one probe step, on one row group of query rows. Metric values that are
+// undefined for the capture (see metrics.go, e.g. entropy of a T = 1 map) are
+// NaN.
 type HeadRow struct {
 	RunID   string `parquet:"run_id,dict"`
 	Step    int64  `parquet:"step,delta"`
@@ -19,6 +20,9 @@ type HeadRow struct {
 	Layer   int32  `parquet:"layer"`
 	Head    int32  `parquet:"head"`
 	Variant string `parquet:"variant,dict"`
+	// Group is the row group the metrics were measured on: "all", or a
+	// task's group of query rows (see RowGroups).
+	Group string `parquet:"group,dict"`
 
 	Entropy           float64 `parquet:"entropy"`
 	EntropyNorm       float64 `parquet:"entropy_norm"`
@@ -28,6 +32,12 @@ type HeadRow struct {
 	Sparsity          float64 `parquet:"sparsity"`
 	RowMass           float64 `parquet:"row_mass"`
 	BOSValueNormRatio float64 `parquet:"bos_value_norm_ratio"`
+
+	// The four BOS metrics of Varre et al.'s code (see HeadStats).
+	AbsAttnBOS       float64 `parquet:"abs_attn_bos"`
+	AbsAttnAll       float64 `parquet:"abs_attn_all"`
+	RelAttnBOS       float64 `parquet:"rel_attn_bos"`
+	RelAttnBOSGlobal float64 `parquet:"rel_attn_bos_global"`
 }
 
 // LayerRow is one row of layers.parquet: the residual-stream metrics of one

@@ -154,14 +154,32 @@ type ProbeConfig struct {
 	// Eps is ε of Sink₁^ε (Gu et al.): a head is counted when its first-token
 	// mass exceeds it. Default 0.3.
 	Eps float64 `json:"eps"`
+	// MixingPairs is the number of sample pairs of the label-mixing
+	// experiment (Varre et al. §4.2) run at the end of a classification run;
+	// 0 turns it off. Default 500.
+	MixingPairs int `json:"mixing_pairs"`
 }
 
 // CheckpointConfig describes when checkpoints are written.
 type CheckpointConfig struct {
 	// Every writes a checkpoint every this many steps; 0 = only at the end.
 	Every int `json:"every"`
+	// EverySeconds also writes a checkpoint at the first step boundary after
+	// this many seconds of wall time since the run (or resume) started or the
+	// last checkpoint, so a killed run can resume; 0 = off. Default 300.
+	EverySeconds float64 `json:"every_seconds"`
 	// KeepLast keeps this many newest checkpoints (0 = all). Default 3.
 	KeepLast int `json:"keep_last"`
+}
+
+// LogConfig describes how often the Parquet logs are made durable.
+type LogConfig struct {
+	// FlushSeconds finishes the open part of every log (footer written, file
+	// renamed into place) at the first step boundary after this many seconds
+	// of wall time since the last flush, besides at checkpoints and at the
+	// end, so a killed run loses at most about this much of its logs.
+	// Default 60; must be > 0.
+	FlushSeconds float64 `json:"flush_seconds"`
 }
 
 // Config is the whole resolved configuration of a training run.
@@ -174,6 +192,7 @@ type Config struct {
 	Data       data.Config      `json:"data"`
 	Probe      ProbeConfig      `json:"probe"`
 	Checkpoint CheckpointConfig `json:"checkpoint"`
+	Log        LogConfig        `json:"log"`
 
 	stepsSet, epochsSet bool // Set has assigned train.steps / train.epochs
 }
@@ -201,8 +220,9 @@ func DefaultConfig(task string) (Config, error) {
 			Decay: DecayAll, Schedule: "constant", Warmup: 0, MinLRRatio: 0.1, ClipNorm: 0},
 		Train:      TrainConfig{Steps: 1000, Batch: 64, Shards: 2, EvalEvery: 100, EvalBatch: 64, LogEvery: 10},
 		Data:       dc,
-		Probe:      ProbeConfig{Every: 50, Eps: 0.3},
-		Checkpoint: CheckpointConfig{Every: 0, KeepLast: 3},
+		Probe:      ProbeConfig{Every: 50, Eps: 0.3, MixingPairs: 500},
+		Checkpoint: CheckpointConfig{Every: 0, EverySeconds: 300, KeepLast: 3},
+		Log:        LogConfig{FlushSeconds: 60},
 	}
 	switch task {
 	case data.TaskInduction:
@@ -294,8 +314,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train.eval_every ≥ 0, train.log_every ≥ 1 and train.eval_batch ≥ 1 are required")
 	case c.Probe.Every < 0:
 		return fmt.Errorf("probe.every must be ≥ 0, got %d", c.Probe.Every)
+	case c.Probe.MixingPairs < 0:
+		return fmt.Errorf("probe.mixing_pairs must be ≥ 0, got %d", c.Probe.MixingPairs)
 	case c.Checkpoint.Every < 0 || c.Checkpoint.KeepLast < 0:
 		return fmt.Errorf("checkpoint.every and checkpoint.keep_last must be ≥ 0")
+	case !(c.Checkpoint.EverySeconds >= 0):
+		return fmt.Errorf("checkpoint.every_seconds must be ≥ 0 (0 = off), got %v", c.Checkpoint.EverySeconds)
+	case !(c.Log.FlushSeconds > 0):
+		return fmt.Errorf("log.flush_seconds must be > 0, got %v", c.Log.FlushSeconds)
 	}
 	if err := c.Data.Validate(c.Task); err != nil {
 		return err
@@ -304,3 +330,8 @@ func (c *Config) Validate() error {
 }
 
 func variantNormalized(v string) bool { return attention.VariantRowsSumToOne(v) }
+
+// variantSigned reports whether a variant's weights can be negative (the
+// probes then take ratios of |A|): the raw dot product and MLP attention
+// (attention.VariantSigned).
+func variantSigned(v string) bool { return attention.VariantSigned(v) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/sinklab/sinklab/data"
 	"math"
+	"time"
 
 	"github.com/sinklab/sinklab/probes"
 )
@@ -18,8 +19,17 @@ type Hooks struct {
 	Probe func(step int, tokens int64, c *probes.Capture) (sinkRate float64, err error)
 	// Progress is called after every step; ev is non-nil on evaluation steps.
 	Progress func(st StepStats, ev *EvalStats)
-	// Checkpoint is called on checkpoint steps and at the end of the run.
+	// Checkpoint is called on checkpoint steps (every checkpoint.every steps,
+	// at the first step after checkpoint.every_seconds of wall time) and at
+	// the end of the run, always right after Flush.
 	Checkpoint func(step int) error
+	// Flush makes everything logged so far durable (finished Parquet parts).
+	// It is called at the first step after log.flush_seconds of wall time
+	// since the last flush, and before every checkpoint.
+	Flush func(step int) error
+	// Now is the clock of the time-based flushes and checkpoints; nil means
+	// time.Now. Tests substitute a fake clock.
+	Now func() time.Time
 }
 
 // Runner is a Trainer of either precision, as the command line sees it.
@@ -27,6 +37,7 @@ type Runner interface {
 	Step() (StepStats, error)
 	Evaluate() (EvalStats, error)
 	Capture() (*probes.Capture, error)
+	CaptureBatch(b *data.Batch) (*probes.Capture, error)
 	HasEval() bool
 	StepCount() int
 	Tokens() int64
@@ -85,10 +96,23 @@ func NewRunner(cfg Config, task data.Task) (Runner, error) {
 // before the first step of a fresh run (step 0). A non-finite loss stops the
 // run with an error naming the step; the parameters then are those of the
 // last good step. Cancelling ctx stops after the current step with ctx's error.
+//
+// Wall time is read once per step (after it) to flush the logs every
+// log.flush_seconds and checkpoint every checkpoint.every_seconds; both
+// clocks start when Run is called, and a checkpoint also restarts the flush
+// clock since it flushes first.
 func Run(ctx context.Context, r Runner, h Hooks) error {
 	cfg := r.Config()
 	steps := cfg.TotalSteps()
 	pe := cfg.Probe.Every
+	now := h.Now
+	if now == nil {
+		now = time.Now
+	}
+	flushEvery := seconds(cfg.Log.FlushSeconds)
+	ckEvery := seconds(cfg.Checkpoint.EverySeconds)
+	lastFlush := now()
+	lastCk := lastFlush
 	if pe > 0 && r.StepCount() == 0 && h.Probe != nil {
 		c, err := r.Capture()
 		if err != nil {
@@ -152,15 +176,34 @@ func Run(ctx context.Context, r Runner, h Hooks) error {
 		if h.Progress != nil {
 			h.Progress(st, ev)
 		}
+		t := now()
 		ce := cfg.Checkpoint.Every
-		if h.Checkpoint != nil && (last || (ce > 0 && step%ce == 0)) {
+		ckNow := h.Checkpoint != nil && (last || (ce > 0 && step%ce == 0) || (ckEvery > 0 && t.Sub(lastCk) >= ckEvery))
+		if ckNow || (flushEvery > 0 && t.Sub(lastFlush) >= flushEvery) {
+			if h.Flush != nil {
+				if err := h.Flush(step); err != nil {
+					return err
+				}
+			}
+			lastFlush = t
+		}
+		if ckNow {
 			if err := h.Checkpoint(step); err != nil {
 				return err
 			}
+			lastCk = t
 		}
 		if err := ctx.Err(); err != nil && !last {
 			return fmt.Errorf("training stopped after step %d: %w", step, err)
 		}
 	}
 	return nil
+}
+
+// seconds converts a config's seconds to a duration; 0 or less means off (0).
+func seconds(s float64) time.Duration {
+	if !(s > 0) {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
 }

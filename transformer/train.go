@@ -345,7 +345,13 @@ func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 	if len(bs) == 0 {
 		return nil, errors.New("transformer: the task has no held-out set to probe on")
 	}
-	b := bs[0]
+	return tr.CaptureBatch(bs[0])
+}
+
+// CaptureBatch runs the model on batch b and returns copies of its attention
+// maps, values and residual streams, with the batch's tokens, position groups
+// and scored positions for the probes' row groups.
+func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*probes.Capture, error) {
 	g, err := tr.evalGraph(b.B)
 	if err != nil {
 		return nil, err
@@ -357,8 +363,10 @@ func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 	tp := tr.Model.T + btoi(mc.SinkToken)
 	H, HD, D := mc.Heads, tr.Model.HD(), mc.DModel
 	c := &probes.Capture{B: b.B, T: tp, L: mc.Layers, H: H, HD: HD, D: D, Causal: mc.Causal,
-		Normalized: attentionRowsSumToOne(mc), SinkToken: mc.SinkToken, Variant: mc.Attention,
-		Tokens: append([]int32(nil), b.Inputs...)}
+		Normalized: attentionRowsSumToOne(mc), Signed: variantSigned(mc.Attention), SinkToken: mc.SinkToken,
+		Variant: mc.Attention, Tokens: append([]int32(nil), b.Inputs...),
+		Task: tr.Task.Name(), GroupNames: tr.Task.Groups(), PosGroup: append([]uint8(nil), b.Group...),
+		Score: append([]bool(nil), b.Score...)}
 	for l := 0; l < mc.Layers; l++ {
 		op := g.attn[l]
 		w, tk := op.Weights(), op.KeySlots()

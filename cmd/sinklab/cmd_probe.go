@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sinklab/sinklab/checkpoints"
+	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
 )
 
@@ -19,9 +20,12 @@ func init() { subcommands = append(subcommands, newProbeCmd) }
 
 // probeOptions are the flags of `sinklab probe`.
 type probeOptions struct {
-	Out   string
-	Eps   float64
-	Force bool
+	Out         string
+	Eps         float64
+	Force       bool
+	MixingPairs int
+
+	epsSet bool // whether --eps was given
 }
 
 // AddFlags registers the flags.
@@ -29,6 +33,7 @@ func (o *probeOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Out, "out", "", "folder for the recomputed logs (default RUN_DIR/reprobe)")
 	f.Float64Var(&o.Eps, "eps", 0, "ε of Sink₁^ε (default: the run's probe.eps)")
 	f.BoolVar(&o.Force, "force", false, "replace an existing output folder")
+	f.IntVar(&o.MixingPairs, "mixing-pairs", -1, "classification runs: pairs of the label-mixing experiment on the newest checkpoint (-1: the run's probe.mixing_pairs, or 500 where that is 0 or absent; 0: off)")
 }
 
 func newProbeCmd(a *app) *cobra.Command {
@@ -38,11 +43,14 @@ func newProbeCmd(a *app) *cobra.Command {
 		Short: "Recompute probes from a run's saved checkpoints",
 		Long: `probe loads every valid checkpoint of a training run, runs the model on the run's
 fixed probe batch and writes probes/ and layers/ logs (same schema and values as the
-live ones at those steps) into RUN_DIR/reprobe/, for example with another ε.`,
+live ones at those steps) into RUN_DIR/reprobe/, for example with another ε. For a
+classification run it also runs the label-mixing experiment on the newest checkpoint
+and writes mixing.parquet there.`,
 		Example: `  sinklab probe runs/induction-20261128-120000
   sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.epsSet = cmd.Flags().Changed("eps")
 			return runProbe(cmd.Context(), a, args[0], o)
 		},
 	}
@@ -51,6 +59,9 @@ live ones at those steps) into RUN_DIR/reprobe/, for example with another ε.`,
 }
 
 func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err error) {
+	if o.epsSet && !(o.Eps > 0 && o.Eps < 1) {
+		return usagef("--eps must be in (0, 1), got %v", o.Eps)
+	}
 	rc, err := readTrainConfig(dir)
 	if err != nil {
 		return err
@@ -74,9 +85,9 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 			return err
 		}
 	}
-	eps := o.Eps
-	if eps == 0 {
-		eps = rc.Config.Probe.Eps
+	eps := rc.Config.Probe.Eps
+	if o.epsSet {
+		eps = o.Eps
 	}
 	cj, _ := json.Marshal(rc)
 	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps})
@@ -88,6 +99,17 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 			err = cerr
 		}
 	}()
+	pairs := 0
+	if rc.Config.Task == data.TaskClassification {
+		pairs = o.MixingPairs
+		if pairs < 0 {
+			pairs = rc.Config.Probe.MixingPairs
+			if pairs == 0 {
+				pairs = probes.DefaultMixingPairs
+			}
+		}
+	}
+	var mixing []probes.MixingRow
 	sum := &trainSummary{eps: eps}
 	bar := a.newProgress("probe", int64(len(steps)))
 	defer bar.Finish()
@@ -108,6 +130,9 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 				sum.add(int(step), c, rate)
 			}
 		}
+		if err == nil && i == len(steps)-1 && pairs > 0 {
+			mixing, err = runMixing(lr.runner, lr.task, pairs, step, filepath.Join(out, probes.MixingFile), rc.RunID, string(cj))
+		}
 		lr.runner.Close()
 		if err != nil {
 			return fmt.Errorf("probe: step %d: %w", step, err)
@@ -116,6 +141,7 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 	}
 	bar.Finish()
 	sum.print(a.stdout)
+	printMixing(a.stdout, mixing)
 	fmt.Fprintf(a.stdout, "recomputed logs: %s\n", out)
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,6 +85,8 @@ func TestResumeBadInput(t *testing.T) {
 		{"architecture change", []string{"--resume", run, "--set", "model.n_heads=4"}, 2, "cannot change model.n_heads (2 → 4)"},
 		{"not a run", []string{"--resume", out}, 2, "config.json"},
 		{"task flag", []string{"--resume", run, "--task", "copy"}, 2, "drop --task"},
+		{"steps 0 is not unset", []string{"--resume", run, "--steps", "0"}, 2, "--steps must be ≥ 1, got 0"},
+		{"negative steps", []string{"--resume", run, "--steps", "-5"}, 2, "--steps must be ≥ 1, got -5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, append([]string{"train"}, tc.args...)...)
@@ -116,13 +119,13 @@ func TestProbeRecomputesLiveRows(t *testing.T) {
 	}
 	live := readParts[probes.HeadRow](t, filepath.Join(run, "probes"))
 	re := readParts[probes.HeadRow](t, filepath.Join(run, "reprobe", "probes"))
-	if len(re) != 4 { // steps 2 and 4 × 2 heads
-		t.Fatalf("%d recomputed rows, want 4", len(re))
+	if len(re) != 8 { // steps 2 and 4 × 2 heads × row groups all and paper_rows
+		t.Fatalf("%d recomputed rows, want 8", len(re))
 	}
 	for _, r := range re {
 		found := false
 		for _, l := range live {
-			if l.Step == r.Step && l.Layer == r.Layer && l.Head == r.Head {
+			if l.Step == r.Step && l.Layer == r.Layer && l.Head == r.Head && l.Group == r.Group {
 				found = true
 				if l != r {
 					t.Fatalf("step %d head %d: live %+v, recomputed %+v", r.Step, r.Head, l, r)
@@ -135,6 +138,9 @@ func TestProbeRecomputesLiveRows(t *testing.T) {
 	}
 	if _, stderr, c := runCLI(t, "probe", run, "-q"); c != 2 || !strings.Contains(stderr, "already exists") {
 		t.Fatalf("second probe without --force: exit %d, %s", c, stderr)
+	}
+	if _, stderr, c := runCLI(t, "probe", run, "--eps", "0", "--force"); c != 2 || !strings.Contains(stderr, "--eps must be in (0, 1), got 0") {
+		t.Fatalf("--eps 0 (not the run's ε): exit %d, %s", c, stderr)
 	}
 }
 
@@ -159,6 +165,16 @@ func TestSample(t *testing.T) {
 	}
 	if _, stderr, c := runCLI(t, "sample", run, "--tokens", "0,999"); c != 2 || !strings.Contains(stderr, "outside the vocabulary") {
 		t.Fatalf("bad token: exit %d, %s", c, stderr)
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--max-new", "0", "--max-new must be ≥ 1, got 0"},
+		{"--max-new", "-3", "--max-new must be ≥ 1, got -3"},
+		{"--checkpoint", "-1", "--checkpoint must be a step ≥ 0, got -1"},
+	} {
+		_, stderr, c := runCLI(t, "sample", run, tc.flag, tc.value)
+		if c != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Fatalf("sample %s %s: exit %d, stderr %q; want 2 and one line with %q", tc.flag, tc.value, c, stderr, tc.want)
+		}
 	}
 }
 
@@ -189,5 +205,42 @@ func TestTextRunTokenizer(t *testing.T) {
 	}
 	if _, stderr, c := runCLI(t, "sample", run, "--prompt", "x"); c == 0 || !strings.Contains(stderr, "tokenizer.json") {
 		t.Fatalf("missing tokenizer: exit %d, %s", c, stderr)
+	}
+}
+
+// TestResumeOlderConfig: a run folder whose config.json predates the log
+// section and checkpoint.every_seconds resumes with their defaults.
+func TestResumeOlderConfig(t *testing.T) {
+	out := t.TempDir()
+	if _, e, c := runCLI(t, append([]string{"train", "--out", out, "--run-id", "old", "--steps", "2"}, tinyTrain...)...); c != 0 {
+		t.Fatalf("train: %s", e)
+	}
+	path := filepath.Join(out, "old", "config.json")
+	var doc map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &doc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := doc["config"].(map[string]any)
+	delete(cfg, "log")
+	delete(cfg["checkpoint"].(map[string]any), "every_seconds")
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, c := runCLI(t, "train", "--resume", filepath.Join(out, "old"), "--steps", "3", "-q"); c != 0 {
+		t.Fatalf("resume of an older config.json: %s", e)
+	}
+	var rc trainRunConfig
+	if b, err = os.ReadFile(path); err == nil {
+		err = json.Unmarshal(b, &rc)
+	}
+	if err != nil || rc.Config.Log.FlushSeconds != 60 || rc.Config.Checkpoint.EverySeconds != 300 {
+		t.Fatalf("config.json after resume: %v, log %+v, checkpoint %+v", err, rc.Config.Log, rc.Config.Checkpoint)
 	}
 }

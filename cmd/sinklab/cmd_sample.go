@@ -25,14 +25,16 @@ type sampleOptions struct {
 	Temperature float64
 	TopK        int
 	Seed        uint64
+
+	checkpointSet bool // whether --checkpoint was given
 }
 
 // AddFlags registers the flags.
 func (o *sampleOptions) AddFlags(f *pflag.FlagSet) {
-	f.Int64Var(&o.Checkpoint, "checkpoint", -1, "checkpoint step to load (default: the newest valid one)")
+	f.Int64Var(&o.Checkpoint, "checkpoint", 0, "checkpoint step to load (default: the newest valid one)")
 	f.StringVar(&o.Prompt, "prompt", "", "prompt text (text tasks; encoded with the run's tokenizer.json)")
 	f.StringVar(&o.Tokens, "tokens", "", "prompt as comma-separated token ids (default: BOS = 0)")
-	f.IntVar(&o.MaxNew, "max-new", 100, "number of tokens to generate")
+	f.IntVar(&o.MaxNew, "max-new", 100, "number of tokens to generate, ≥ 1")
 	f.Float64Var(&o.Temperature, "temperature", 1, "sampling temperature; 0 = greedy")
 	f.IntVar(&o.TopK, "top-k", 0, "sample among the k most likely tokens; 0 = all")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed of the sampler")
@@ -49,6 +51,7 @@ token ids for synthetic ones. The prompt is BOS unless --prompt or --tokens is g
   sinklab sample runs/induction-20261128-120000 --tokens 0,5,9,12,7 --max-new 3 --temperature 0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.checkpointSet = cmd.Flags().Changed("checkpoint")
 			return runSample(cmd.Context(), a, args[0], o)
 		},
 	}
@@ -60,10 +63,19 @@ func runSample(ctx context.Context, a *app, dir string, o *sampleOptions) error 
 	if o.Prompt != "" && o.Tokens != "" {
 		return usagef("give --prompt or --tokens, not both")
 	}
-	if o.MaxNew < 0 || o.Temperature < 0 || o.TopK < 0 {
-		return usagef("--max-new, --temperature and --top-k must be ≥ 0")
+	switch {
+	case o.MaxNew < 1:
+		return usagef("--max-new must be ≥ 1, got %d", o.MaxNew)
+	case o.Temperature < 0 || o.TopK < 0:
+		return usagef("--temperature and --top-k must be ≥ 0")
+	case o.checkpointSet && o.Checkpoint < 0:
+		return usagef("--checkpoint must be a step ≥ 0, got %d", o.Checkpoint)
 	}
-	lr, err := openRunAt(dir, o.Checkpoint)
+	step := int64(-1) // the newest valid checkpoint
+	if o.checkpointSet {
+		step = o.Checkpoint
+	}
+	lr, err := openRunAt(dir, step)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ type sweepOptions struct {
 	Time        string
 	CPUsPerTask int
 	Mem         string
+
+	jobsSet, cpusSet bool // whether --jobs and --cpus-per-task were given
 }
 
 // AddFlags registers the flags.
@@ -102,6 +104,8 @@ run sinklab sweep collect DIR afterwards).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.jobsSet = cmd.Flags().Changed("jobs")
+			o.cpusSet = cmd.Flags().Changed("cpus-per-task")
 			return runSweep(cmd.Context(), a, o, args[0])
 		},
 	}
@@ -138,15 +142,15 @@ func sweepExe(o *sweepOptions) (string, error) {
 }
 
 func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
-	slurmFlags := o.Wait || o.Partition != "" || o.Time != "" || o.CPUsPerTask != 0 || o.Mem != ""
+	slurmFlags := o.Wait || o.Partition != "" || o.Time != "" || o.cpusSet || o.Mem != ""
 	switch {
 	case o.Backend != "local" && o.Backend != "slurm":
 		return usagef("--backend %q: want local or slurm", o.Backend)
 	case o.Backend == "local" && slurmFlags:
 		return usagef("--wait, --partition, --time, --cpus-per-task and --mem need --backend slurm")
-	case o.Jobs < 0:
-		return usagef("--jobs must be ≥ 0, got %d", o.Jobs)
-	case o.CPUsPerTask < 0:
+	case o.jobsSet && o.Jobs < 1:
+		return usagef("--jobs must be ≥ 1, got %d", o.Jobs)
+	case o.cpusSet && o.CPUsPerTask < 1:
 		return usagef("--cpus-per-task must be ≥ 1, got %d", o.CPUsPerTask)
 	}
 	plan, err := sweep.Load(file)
@@ -154,7 +158,7 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 		return usagef("%v", err)
 	}
 	for _, c := range plan.Cells {
-		if _, err := resolveTrainConfig(&trainOptions{Task: c.Task, Sets: c.Sets, Seed: -1}); err != nil {
+		if _, err := resolveTrainConfig(&trainOptions{Task: c.Task, Sets: c.Sets}); err != nil {
 			return usagef("%s: cell %s: %v", file, c.ID, err)
 		}
 	}
@@ -172,7 +176,7 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 	if o.Time != "" {
 		so.Time = o.Time
 	}
-	if o.CPUsPerTask != 0 {
+	if o.cpusSet {
 		so.CPUsPerTask = o.CPUsPerTask
 	}
 	if o.Mem != "" {
@@ -471,7 +475,8 @@ func readSweepManifest(dir string) (*sweep.Manifest, error) {
 
 // sweepRunCellOptions are the flags of `sinklab sweep run-cell DIR`.
 type sweepRunCellOptions struct {
-	Index int
+	Index    int
+	indexSet bool // whether --index was given
 }
 
 // AddFlags registers the flags.
@@ -495,6 +500,7 @@ skipped; a partial run folder left by an earlier attempt is removed first.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.indexSet = cmd.Flags().Changed("index")
 			return runSweepCell(cmd.Context(), a, o, args[0])
 		},
 	}
@@ -503,8 +509,11 @@ skipped; a partial run folder left by an earlier attempt is removed first.`,
 }
 
 func runSweepCell(ctx context.Context, a *app, o *sweepRunCellOptions, dir string) error {
-	if o.Index < 0 {
+	if !o.indexSet {
 		return usagef("run-cell needs --index (0 to the number of cells - 1)")
+	}
+	if o.Index < 0 {
+		return usagef("--index must be ≥ 0, got %d", o.Index)
 	}
 	m, err := readSweepManifest(dir)
 	if err != nil {
@@ -523,7 +532,7 @@ func runSweepCell(ctx context.Context, a *app, o *sweepRunCellOptions, dir strin
 	}
 	start := time.Now()
 	a.log.Info("cell", zap.String("id", c.ID), zap.Int("index", c.Index), zap.Strings("sets", c.Sets))
-	err = runTrain(ctx, a, &trainOptions{Task: c.Task, Sets: c.Sets, Seed: -1, Out: dir, RunID: c.ID})
+	err = runTrain(ctx, a, &trainOptions{Task: c.Task, Sets: c.Sets, Out: dir, RunID: c.ID})
 	if err != nil {
 		if merr := sweep.MarkFailed(dir, c, start, err); merr != nil {
 			a.log.Warn("could not mark the cell failed", zap.Error(merr))

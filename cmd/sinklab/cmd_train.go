@@ -42,15 +42,19 @@ type trainOptions struct {
 	ListTasks bool
 	ShowCfg   bool
 	Resume    string
+
+	// stepsSet and seedSet record whether --steps and --seed were given, so
+	// that no value of either doubles as "not given".
+	stepsSet, seedSet bool
 }
 
 // AddFlags registers the flags.
 func (o *trainOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Task, "task", "", "task to train on (default induction; see --list-tasks)")
-	f.StringVar(&o.Config, "config", "", "YAML config file (sections task, seed, model, optim, train, data, probe, checkpoint)")
+	f.StringVar(&o.Config, "config", "", "YAML config file (sections task, seed, model, optim, train, data, probe, checkpoint, log)")
 	f.StringArrayVar(&o.Sets, "set", nil, "override one config key, e.g. --set model.n_heads=8 (repeatable)")
-	f.IntVar(&o.Steps, "steps", 0, "number of training steps (same as --set train.steps=N)")
-	f.Int64Var(&o.Seed, "seed", -1, "random seed (same as --set seed=S)")
+	f.IntVar(&o.Steps, "steps", 0, "number of training steps, ≥ 1 (same as --set train.steps=N; default: the config's)")
+	f.Int64Var(&o.Seed, "seed", 0, "random seed, ≥ 0 (same as --set seed=S; default: the config's)")
 	f.StringVar(&o.Out, "out", "runs", "folder that holds run folders")
 	f.StringVar(&o.RunID, "run-id", "", "name of the run folder (default <task>-<UTC time>)")
 	f.BoolVar(&o.ListTasks, "list-tasks", false, "list the tasks and exit")
@@ -77,6 +81,8 @@ then every --set key=value. Unknown keys are errors. Keys are printed by --print
   sinklab train --list-tasks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.stepsSet = cmd.Flags().Changed("steps")
+			o.seedSet = cmd.Flags().Changed("seed")
 			return runTrain(cmd.Context(), a, o)
 		},
 	}
@@ -139,18 +145,33 @@ func resolveTrainConfig(o *trainOptions) (transformer.Config, error) {
 			return cfg, usagef("--set: %v", err)
 		}
 	}
-	if o.Steps != 0 {
-		if err := cfg.Set("train.steps", strconv.Itoa(o.Steps)); err != nil {
-			return cfg, usagef("--steps: %v", err)
-		}
-	}
-	if o.Seed >= 0 {
-		cfg.Seed = uint64(o.Seed)
+	if err := o.applyFlags(&cfg); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%v", err)
 	}
 	return cfg, nil
+}
+
+// applyFlags applies --steps and --seed when they were given; a given value
+// out of range is a usage error, never read as "not given".
+func (o *trainOptions) applyFlags(cfg *transformer.Config) error {
+	if o.stepsSet {
+		if o.Steps < 1 {
+			return usagef("--steps must be ≥ 1, got %d", o.Steps)
+		}
+		if err := cfg.Set("train.steps", strconv.Itoa(o.Steps)); err != nil {
+			return usagef("--steps: %v", err)
+		}
+	}
+	if o.seedSet {
+		if o.Seed < 0 {
+			return usagef("--seed must be ≥ 0, got %d", o.Seed)
+		}
+		cfg.Seed = uint64(o.Seed)
+	}
+	return nil
 }
 
 // resolveResumeConfig reads a run folder's config.json and applies --steps,
@@ -161,9 +182,22 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 	if err != nil {
 		return transformer.Config{}, rc, usagef("--resume: %v", err)
 	}
+	// Keys missing from the config.json of an older version (such as
+	// log.flush_seconds) take today's defaults for the run's task.
+	var head struct {
+		Config struct {
+			Task string `json:"task"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(b, &head) == nil {
+		if def, err := transformer.DefaultConfig(head.Config.Task); err == nil {
+			rc.Config = def
+		}
+	}
 	if err := json.Unmarshal(b, &rc); err != nil {
 		return transformer.Config{}, rc, usagef("--resume: %s: %v", filepath.Join(o.Resume, "config.json"), err)
 	}
+	legacyRecipe(b, &rc.Config)
 	if rc.Command != "train" {
 		return transformer.Config{}, rc, usagef("--resume: %s is a %q run, not a train run", o.Resume, rc.Command)
 	}
@@ -180,13 +214,8 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 			return cfg, rc, usagef("--set: %v", err)
 		}
 	}
-	if o.Steps != 0 {
-		if err := cfg.Set("train.steps", strconv.Itoa(o.Steps)); err != nil {
-			return cfg, rc, usagef("--steps: %v", err)
-		}
-	}
-	if o.Seed >= 0 {
-		cfg.Seed = uint64(o.Seed)
+	if err := o.applyFlags(&cfg); err != nil {
+		return cfg, rc, err
 	}
 	if ch := transformer.ArchitectureChanges(&rc.Config, &cfg); len(ch) > 0 {
 		return cfg, rc, usagef("--resume cannot change %s: it would not be the same run", strings.Join(ch, ", "))
@@ -195,6 +224,42 @@ func resolveResumeConfig(o *trainOptions) (transformer.Config, trainRunConfig, e
 		return cfg, rc, usagef("%v", err)
 	}
 	return cfg, rc, nil
+}
+
+// legacyRecipe gives the recipe keys that a config.json written before the
+// paper's recipe became the default lacks the values that run was trained
+// with (GPT-2 initialisation, tanh GELU, no output bias, decay on matrices,
+// train.steps only, the vocabulary as output size), not today's defaults.
+func legacyRecipe(configJSON []byte, c *transformer.Config) {
+	var raw struct {
+		Config struct {
+			Model map[string]json.RawMessage `json:"model"`
+			Optim map[string]json.RawMessage `json:"optim"`
+			Train map[string]json.RawMessage `json:"train"`
+		} `json:"config"`
+	}
+	if json.Unmarshal(configJSON, &raw) != nil || raw.Config.Model == nil {
+		return
+	}
+	missing := func(m map[string]json.RawMessage, k string) bool { _, ok := m[k]; return !ok }
+	if missing(raw.Config.Model, "init") {
+		c.Model.Init = transformer.InitGPT2
+	}
+	if missing(raw.Config.Model, "gelu") {
+		c.Model.GELU = transformer.GeluTanh
+	}
+	if missing(raw.Config.Model, "unembed_bias") {
+		c.Model.UnembedBias = false
+	}
+	if missing(raw.Config.Model, "d_out") {
+		c.Model.DOut = c.Model.Vocab
+	}
+	if missing(raw.Config.Optim, "decay") {
+		c.Optim.Decay = transformer.DecayMatrices
+	}
+	if missing(raw.Config.Train, "epochs") {
+		c.Train.Epochs = 0
+	}
 }
 
 // trainRunConfig is the content of config.json.
@@ -334,6 +399,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		Progress: func(st transformer.StepStats, ev *transformer.EvalStats) {
 			if ev != nil {
 				lastEval = ev
+				sum.addEval(st.Step, ev)
 			}
 			status := fmt.Sprintf("loss %.4f", st.Loss)
 			if lastEval != nil && !math.IsNaN(lastEval.Accuracy) {
@@ -343,6 +409,7 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			bar.Set(int64(st.Step), status)
 		},
 		Checkpoint: saveCheckpoint,
+		Flush:      func(int) error { return rec.Flush() },
 	}
 	err = transformer.Run(ctx, runner, hooks)
 	bar.Finish()
@@ -379,6 +446,14 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		fmt.Fprintln(a.stdout)
 	}
 	sum.print(a.stdout)
+	if cfg.Task == data.TaskClassification && cfg.Probe.MixingPairs > 0 && runner.HasEval() {
+		rows, err := runMixing(runner, task, cfg.Probe.MixingPairs, int64(runner.StepCount()),
+			filepath.Join(dir, probes.MixingFile), runID, string(cj))
+		if err != nil {
+			return err
+		}
+		printMixing(a.stdout, rows)
+	}
 	fmt.Fprintf(a.stdout, "run folder: %s\n", dir)
 	return nil
 }
@@ -399,18 +474,39 @@ type trainSummary struct {
 	eps   float64
 	steps []int
 	rates []float64
+	sinks []int // sink heads (BOS sink score > 0.9) per probe step
 	heads []probes.HeadRow
 	first []probes.HeadRow
+	acc   map[int]float64 // validation accuracy by evaluation step
 }
 
 func (s *trainSummary) add(step int, c *probes.Capture, rate float64) {
 	heads, _, _ := probes.MeasureCapture(c, s.eps)
+	heads = probes.HeadRowsOf(heads, probes.GroupAll)
 	if s.first == nil {
 		s.first = heads
 	}
 	s.heads = heads
 	s.steps = append(s.steps, step)
 	s.rates = append(s.rates, rate)
+	n := 0
+	for _, h := range heads {
+		if h.IsSinkHead {
+			n++
+		}
+	}
+	s.sinks = append(s.sinks, n)
+}
+
+// addEval records the validation accuracy of an evaluation step.
+func (s *trainSummary) addEval(step int, ev *transformer.EvalStats) {
+	if ev == nil || math.IsNaN(ev.Accuracy) {
+		return
+	}
+	if s.acc == nil {
+		s.acc = map[int]float64{}
+	}
+	s.acc[step] = ev.Accuracy
 }
 
 func (s *trainSummary) print(w io.Writer) {
@@ -429,8 +525,39 @@ func (s *trainSummary) print(w io.Writer) {
 			s.first[i].FirstTokenMass, h.BOSSinkScore, sink)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
+	// Where the sink heads are, by layer.
+	byLayer := map[int32][]string{}
+	var layers []int32
+	for _, h := range s.heads {
+		if h.IsSinkHead {
+			if byLayer[h.Layer] == nil {
+				layers = append(layers, h.Layer)
+			}
+			byLayer[h.Layer] = append(byLayer[h.Layer], strconv.Itoa(int(h.Head)))
+		}
+	}
+	fmt.Fprintf(w, "sink heads (BOS sink score > %g):", probes.SinkHeadThreshold)
+	if len(layers) == 0 {
+		fmt.Fprint(w, " none")
+	}
+	for i, l := range layers {
+		sep := ""
+		if i > 0 {
+			sep = ";"
+		}
+		fmt.Fprintf(w, "%s layer %d heads %s", sep, l, strings.Join(byLayer[l], ", "))
+	}
+	fmt.Fprintln(w)
 	idx := sampleIdx(len(s.rates), 8)
+	fmt.Fprint(w, "over training (sink heads, validation accuracy where evaluated):")
+	for _, i := range idx {
+		fmt.Fprintf(w, "  step %d: %d", s.steps[i], s.sinks[i])
+		if a, ok := s.acc[s.steps[i]]; ok {
+			fmt.Fprintf(w, " (acc %.3f)", a)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
 	for _, i := range idx {
 		fmt.Fprintf(w, "  step %d: %.0f%%", s.steps[i], s.rates[i])
 	}

@@ -193,11 +193,13 @@ func checkMetrics(t *testing.T, db *sql.DB, runDir string) []probes.MetricsRow {
 func checkProbes(t *testing.T, db *sql.DB, runDir string) {
 	want := readParts[probes.HeadRow](t, filepath.Join(runDir, probes.ProbesDir))
 	slices.SortStableFunc(want, func(a, b probes.HeadRow) int {
-		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Head, b.Head))
+		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Head, b.Head),
+			cmp.Compare(a.Group, b.Group))
 	})
-	q := `SELECT run_id, step, tokens, layer, head, variant, entropy, entropy_norm, first_token_mass,
-	             bos_sink_score, is_sink_head, sparsity, row_mass, bos_value_norm_ratio
-	      FROM ` + glob(runDir, probes.ProbesDir) + ` ORDER BY step, layer, head`
+	q := `SELECT run_id, step, tokens, layer, head, variant, "group", entropy, entropy_norm, first_token_mass,
+	             bos_sink_score, is_sink_head, sparsity, row_mass, bos_value_norm_ratio,
+	             abs_attn_bos, abs_attn_all, rel_attn_bos, rel_attn_bos_global
+	      FROM ` + glob(runDir, probes.ProbesDir) + ` ORDER BY step, layer, head, "group"`
 	rows, err := db.Query(q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -206,8 +208,9 @@ func checkProbes(t *testing.T, db *sql.DB, runDir string) {
 	i := 0
 	for ; rows.Next(); i++ {
 		var g probes.HeadRow
-		if err := rows.Scan(&g.RunID, &g.Step, &g.Tokens, &g.Layer, &g.Head, &g.Variant, &g.Entropy, &g.EntropyNorm,
-			&g.FirstTokenMass, &g.BOSSinkScore, &g.IsSinkHead, &g.Sparsity, &g.RowMass, &g.BOSValueNormRatio); err != nil {
+		if err := rows.Scan(&g.RunID, &g.Step, &g.Tokens, &g.Layer, &g.Head, &g.Variant, &g.Group, &g.Entropy, &g.EntropyNorm,
+			&g.FirstTokenMass, &g.BOSSinkScore, &g.IsSinkHead, &g.Sparsity, &g.RowMass, &g.BOSValueNormRatio,
+			&g.AbsAttnBOS, &g.AbsAttnAll, &g.RelAttnBOS, &g.RelAttnBOSGlobal); err != nil {
 			t.Fatal(err)
 		}
 		if i >= len(want) {
@@ -218,7 +221,9 @@ func checkProbes(t *testing.T, db *sql.DB, runDir string) {
 			g.Variant != w.Variant || g.IsSinkHead != w.IsSinkHead || !sameFloat(g.Entropy, w.Entropy) ||
 			!sameFloat(g.EntropyNorm, w.EntropyNorm) || !sameFloat(g.FirstTokenMass, w.FirstTokenMass) ||
 			!sameFloat(g.BOSSinkScore, w.BOSSinkScore) || !sameFloat(g.Sparsity, w.Sparsity) ||
-			!sameFloat(g.RowMass, w.RowMass) || !sameFloat(g.BOSValueNormRatio, w.BOSValueNormRatio) {
+			!sameFloat(g.RowMass, w.RowMass) || !sameFloat(g.BOSValueNormRatio, w.BOSValueNormRatio) ||
+			g.Group != w.Group || !sameFloat(g.AbsAttnBOS, w.AbsAttnBOS) || !sameFloat(g.AbsAttnAll, w.AbsAttnAll) ||
+			!sameFloat(g.RelAttnBOS, w.RelAttnBOS) || !sameFloat(g.RelAttnBOSGlobal, w.RelAttnBOSGlobal) {
 			t.Errorf("probes row %d: DuckDB %+v, parquet-go %+v", i, g, w)
 		}
 	}
@@ -226,8 +231,24 @@ func checkProbes(t *testing.T, db *sql.DB, runDir string) {
 		t.Errorf("probes: DuckDB %d rows, parquet-go %d", i, len(want))
 	}
 	src := glob(runDir, probes.ProbesDir)
-	if n := queryInt(t, db, "SELECT count(*) FROM (SELECT step, layer, head FROM "+src+" GROUP BY ALL HAVING count(*) > 1)"); n != 0 {
-		t.Errorf("probes: %d duplicated (step, layer, head)", n)
+	if n := queryInt(t, db, `SELECT count(*) FROM (SELECT step, layer, head, "group" FROM `+src+" GROUP BY ALL HAVING count(*) > 1)"); n != 0 {
+		t.Errorf("probes: %d duplicated (step, layer, head, group)", n)
+	}
+	// Every (step, layer, head) has exactly one "all" row, and every group the
+	// same number of rows.
+	q = `SELECT count(*) FROM (SELECT step, layer, head, count(*) FILTER (WHERE "group" = 'all') AS n FROM ` + src +
+		` GROUP BY ALL) WHERE n <> 1`
+	if n := queryInt(t, db, q); n != 0 {
+		t.Errorf("probes: %d (step, layer, head) without exactly one group = 'all' row", n)
+	}
+	if n := queryInt(t, db, `SELECT count(DISTINCT n) FROM (SELECT "group", count(*) AS n FROM `+src+" GROUP BY ALL)"); n != 1 {
+		t.Errorf("probes: row groups have %d different row counts, want 1", n)
+	}
+	// The paper's abs_attn_bos and abs_attn_all are first_token_mass and
+	// row_mass under their names.
+	q = "SELECT count(*) FROM " + src + " WHERE abs_attn_bos IS DISTINCT FROM first_token_mass OR abs_attn_all IS DISTINCT FROM row_mass"
+	if n := queryInt(t, db, q); n != 0 {
+		t.Errorf("probes: %d rows whose abs_attn_bos / abs_attn_all differ from first_token_mass / row_mass", n)
 	}
 	// DuckDB orders NaN above every number, so exclude it explicitly.
 	q = "SELECT count(*) FROM " + src + " WHERE is_sink_head <> (NOT isnan(bos_sink_score) AND bos_sink_score > " +
@@ -274,7 +295,7 @@ func checkLayers(t *testing.T, db *sql.DB, runDir string) {
 func checkSinkRate(t *testing.T, db *sql.DB, runDir string, eps string) {
 	q := `SELECT count(*) FROM ` + glob(runDir, probes.MetricsDir) + ` m
 	      JOIN (SELECT step, 100 * avg(CASE WHEN first_token_mass > ` + eps + ` AND NOT isnan(first_token_mass) THEN 1 ELSE 0 END) AS rate
-	            FROM ` + glob(runDir, probes.ProbesDir) + ` GROUP BY step) p USING (step)
+	            FROM ` + glob(runDir, probes.ProbesDir) + ` WHERE "group" = 'all' GROUP BY step) p USING (step)
 	      WHERE m.sink_rate IS NULL OR abs(m.sink_rate - p.rate) > 1e-9`
 	if n := queryInt(t, db, q); n != 0 {
 		t.Errorf("%d probe steps whose metrics.sink_rate disagrees with probes.first_token_mass", n)
@@ -365,6 +386,105 @@ func checkOther(t *testing.T, db *sql.DB, path string) {
 	}
 }
 
+// checkMixing checks mixing.parquet beyond checkOther: the metadata, one row
+// per (layer, head), top1_dominance = (rate_a + rate_b)/2, rates in [0, 1],
+// and the values DuckDB reads equal parquet-go's.
+func checkMixing(t *testing.T, db *sql.DB, path string) {
+	want, _, err := probes.ReadMixing(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(want, func(a, b probes.MixingRow) int {
+		return cmp.Or(cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Head, b.Head))
+	})
+	m := kvMetadata(t, db, path)[path]
+	if m[probes.MetaKind] != "mixing" || m[probes.MetaMixingPairs] == "" || m[probes.MetaMetricsVersion] != probes.MetricsVersion {
+		t.Errorf("%s metadata: %v", path, m)
+	}
+	src := "read_parquet(" + lit(path) + ")"
+	q := `SELECT run_id, step, layer, head, rate_a, rate_b, top1_dominance, pairs, abs_attn_max, abs_attn_sum, rel_attn_max
+	      FROM ` + src + ` ORDER BY layer, head`
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var g probes.MixingRow
+		if err := rows.Scan(&g.RunID, &g.Step, &g.Layer, &g.Head, &g.RateA, &g.RateB, &g.Top1Dominance, &g.Pairs,
+			&g.AbsAttnMax, &g.AbsAttnSum, &g.RelAttnMax); err != nil {
+			t.Fatal(err)
+		}
+		if i < len(want) && g != want[i] {
+			t.Errorf("mixing row %d: DuckDB %+v, parquet-go %+v", i, g, want[i])
+		}
+		if strconv.Itoa(int(g.Pairs)) != m[probes.MetaMixingPairs] || g.RunID != m[probes.MetaRunID] {
+			t.Errorf("mixing row %d: pairs %d run_id %q, metadata %q %q", i, g.Pairs, g.RunID, m[probes.MetaMixingPairs], m[probes.MetaRunID])
+		}
+	}
+	if i != len(want) || i == 0 {
+		t.Errorf("mixing: DuckDB %d rows, parquet-go %d", i, len(want))
+	}
+	q = "SELECT count(*) FROM " + src + ` WHERE abs(top1_dominance - (rate_a + rate_b) / 2) > 1e-12
+	     OR rate_a NOT BETWEEN 0 AND 1 OR rate_b NOT BETWEEN 0 AND 1`
+	if n := queryInt(t, db, q); n != 0 {
+		t.Errorf("mixing: %d rows with rates outside [0, 1] or top1_dominance ≠ (rate_a + rate_b)/2", n)
+	}
+	if n := queryInt(t, db, "SELECT count(*) - count(DISTINCT (layer, head)) FROM "+src); n != 0 {
+		t.Errorf("mixing: %d duplicated (layer, head)", n)
+	}
+}
+
+// checkGroups checks the row groups a run's task must have (induction:
+// paper_rows; classification: cls, and mixing.parquet when the run's config
+// asks for label mixing; bigram-backcopy: trigger / non_trigger), from the
+// config in the probes' metadata (config.json of a train run).
+func checkGroups(t *testing.T, db *sql.DB, runDir, config string) {
+	var rc struct {
+		Config struct {
+			Task  string `json:"task"`
+			Probe struct {
+				MixingPairs int `json:"mixing_pairs"`
+			} `json:"probe"`
+		} `json:"config"`
+	}
+	if json.Unmarshal([]byte(config), &rc) != nil || rc.Config.Task == "" {
+		return // not a train run's config (the synthetic run)
+	}
+	var want []string
+	switch rc.Config.Task {
+	case probes.TaskInduction:
+		want = []string{probes.GroupPaperRows}
+	case probes.TaskClassification:
+		want = []string{probes.GroupCLS}
+		if rc.Config.Probe.MixingPairs > 0 {
+			if _, err := os.Stat(filepath.Join(runDir, probes.MixingFile)); err != nil {
+				t.Errorf("classification run with probe.mixing_pairs = %d: %v", rc.Config.Probe.MixingPairs, err)
+			}
+		}
+	case "bigram-backcopy":
+		want = []string{"non_trigger", "trigger"}
+	}
+	rows, err := db.Query(`SELECT DISTINCT "group" FROM ` + glob(runDir, probes.ProbesDir) + ` ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var g string
+		rows.Scan(&g)
+		got = append(got, g)
+	}
+	for _, g := range append(want, probes.GroupAll) {
+		if !slices.Contains(got, g) {
+			t.Errorf("%s run: groups %v lack %q", rc.Config.Task, got, g)
+		}
+	}
+	t.Logf("%s: task %s, row groups %v", filepath.Base(runDir), rc.Config.Task, got)
+}
+
 // checkRun checks every file kind present in one run folder and returns how
 // many it found.
 func checkRun(t *testing.T, db *sql.DB, runDir string) int {
@@ -382,8 +502,9 @@ func checkRun(t *testing.T, db *sql.DB, runDir string) int {
 	}
 	if has(probes.ProbesDir) {
 		kinds++
-		checkMetadata(t, db, runDir, probes.ProbesDir)
+		pm := checkMetadata(t, db, runDir, probes.ProbesDir)
 		checkProbes(t, db, runDir)
+		checkGroups(t, db, runDir, pm[probes.MetaConfig])
 		if eps != "" {
 			if _, err := strconv.ParseFloat(eps, 64); err != nil {
 				t.Errorf("sink_epsilon metadata %q: %v", eps, err)
@@ -402,6 +523,9 @@ func checkRun(t *testing.T, db *sql.DB, runDir string) int {
 	for _, p := range append(others, more...) {
 		kinds++
 		checkOther(t, db, p)
+		if filepath.Base(p) == probes.MixingFile {
+			checkMixing(t, db, p)
+		}
 	}
 	return kinds
 }
@@ -409,7 +533,8 @@ func checkRun(t *testing.T, db *sql.DB, runDir string) int {
 // fakeCapture builds a causal capture whose head h puts weight w(h) on the
 // first token and spreads the rest uniformly; values and residuals are ramps.
 func fakeCapture(B, T, L, H, HD, D int, step int) *probes.Capture {
-	c := &probes.Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax"}
+	c := &probes.Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax",
+		Task: probes.TaskInduction}
 	for l := 0; l < L; l++ {
 		a := make([]float32, B*H*T*T) // (B, H, T, T)
 		for b := 0; b < B; b++ {
@@ -487,8 +612,24 @@ func TestDuckDBReadsSyntheticRun(t *testing.T) {
 	runDir := filepath.Join(t.TempDir(), "synthetic-1")
 	flushed := writeSyntheticRun(t, runDir)
 
-	if kinds := checkRun(t, db, runDir); kinds != 3 {
-		t.Errorf("file kinds: got %d want 3 (metrics, probes, layers)", kinds)
+	mixing := []probes.MixingRow{
+		{RunID: "synthetic-1", Step: 119, Layer: 0, Head: 0, RateA: 1, RateB: 0.5, Top1Dominance: 0.75, Pairs: 500,
+			AbsAttnMax: 0.9, AbsAttnSum: 1, RelAttnMax: 0.9},
+		{RunID: "synthetic-1", Step: 119, Layer: 0, Head: 1, RateA: 0.25, RateB: 0.125, Top1Dominance: 0.1875, Pairs: 500,
+			AbsAttnMax: 0.2, AbsAttnSum: 1, RelAttnMax: 0.2},
+	}
+	mmeta := probes.MixingMeta(500, 1, 1000)
+	mmeta[probes.MetaRunID], mmeta[probes.MetaConfig] = "synthetic-1", "{}"
+	if err := probes.WriteMixing(filepath.Join(runDir, probes.MixingFile), mixing, mmeta); err != nil {
+		t.Fatal(err)
+	}
+	if kinds := checkRun(t, db, runDir); kinds != 4 {
+		t.Errorf("file kinds: got %d want 4 (metrics, probes, layers, mixing)", kinds)
+	}
+	var dom float64
+	q0 := "SELECT top1_dominance FROM read_parquet(" + lit(filepath.Join(runDir, probes.MixingFile)) + ") WHERE head = 1"
+	if err := db.QueryRow(q0).Scan(&dom); err != nil || dom != 0.1875 {
+		t.Errorf("%s: got %v, %v want 0.1875", q0, dom, err)
 	}
 	// Only the flushed steps are visible; the open parts are hidden temp files.
 	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.MetricsDir)); n != int64(len(flushed)) || n != 80 {
@@ -497,8 +638,8 @@ func TestDuckDBReadsSyntheticRun(t *testing.T) {
 	if n := queryInt(t, db, "SELECT max(step) FROM "+glob(runDir, probes.ProbesDir)); n != 70 {
 		t.Errorf("probes max step: got %d want 70", n)
 	}
-	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.ProbesDir)); n != 8*2*4 {
-		t.Errorf("probes rows: got %d want %d", n, 8*2*4)
+	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.ProbesDir)); n != 8*2*4*2 {
+		t.Errorf("probes rows: got %d want %d (8 steps × 2 layers × 4 heads × groups all, paper_rows)", n, 8*2*4*2)
 	}
 	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.LayersDir)); n != 8*2 {
 		t.Errorf("layers rows: got %d want %d", n, 8*2)
@@ -518,16 +659,27 @@ func TestDuckDBReadsSyntheticRun(t *testing.T) {
 		w := float64(float32(math.Min(0.95, 0.1+0.2*float64(h)+0.2)))
 		var alpha, score float64
 		q := "SELECT first_token_mass, bos_sink_score FROM " + glob(runDir, probes.ProbesDir) +
-			" WHERE step = 20 AND layer = 0 AND head = " + strconv.Itoa(h)
+			" WHERE step = 20 AND layer = 0 AND \"group\" = 'all' AND head = " + strconv.Itoa(h)
 		if err := db.QueryRow(q).Scan(&alpha, &score); err != nil {
 			t.Fatal(err)
 		}
 		if math.Abs(alpha-(1+7*w)/8) > 1e-6 || math.Abs(score-w) > 1e-6 {
 			t.Errorf("head %d: α₁ %v sink score %v want %v, %v", h, alpha, score, (1+7*w)/8, w)
 		}
+		// paper_rows (0-based rows 1 … 5) leave out the BOS row: every paper
+		// metric is w there.
+		var bos, rel, global float64
+		q = "SELECT abs_attn_bos, rel_attn_bos, rel_attn_bos_global FROM " + glob(runDir, probes.ProbesDir) +
+			" WHERE step = 20 AND layer = 0 AND \"group\" = 'paper_rows' AND head = " + strconv.Itoa(h)
+		if err := db.QueryRow(q).Scan(&bos, &rel, &global); err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(bos-w) > 1e-6 || math.Abs(rel-w) > 1e-6 || math.Abs(global-w) > 1e-6 {
+			t.Errorf("head %d paper_rows: abs_attn_bos %v rel_attn_bos %v rel_attn_bos_global %v want %v", h, bos, rel, global, w)
+		}
 	}
-	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.ProbesDir)+" WHERE step = 50 AND isnan(entropy)"); n != 8 {
-		t.Errorf("T=1 step: NaN entropies got %d want 8", n)
+	if n := queryInt(t, db, "SELECT count(*) FROM "+glob(runDir, probes.ProbesDir)+" WHERE step = 50 AND isnan(entropy)"); n != 16 {
+		t.Errorf("T=1 step: NaN entropies got %d want 16 (8 heads × 2 groups)", n)
 	}
 	meta := kvMetadata(t, db, filepath.Join(runDir, probes.ProbesDir, "*.parquet"))
 	for f, m := range meta {
@@ -589,4 +741,52 @@ func runFolders(dir string) []string {
 		}
 	}
 	return runs
+}
+
+// TestDuckDBReadsKilledRun checks the run folder SINKLAB_KILLED_RUN names: a
+// `sinklab train` run with train.log_every=1 killed with SIGKILL part-way, as
+// .ci/run makes one. DuckDB reads every part the run finished (the same
+// values as parquet-go), the glob skips the part the kill left unfinished,
+// and the finished rows are every step from 1 to the last one flushed, with
+// the probe rows of every probe step up to it.
+func TestDuckDBReadsKilledRun(t *testing.T) {
+	run := os.Getenv("SINKLAB_KILLED_RUN")
+	if run == "" {
+		t.Skip("SINKLAB_KILLED_RUN not set (.ci/run sets it to a killed run folder)")
+	}
+	db := openDB(t)
+	if kinds := checkRun(t, db, run); kinds != 3 {
+		t.Fatalf("%s: %d of the 3 logs have finished parts", run, kinds)
+	}
+	var n, distinct, lo, hi int64
+	q := "SELECT count(*), count(DISTINCT step), min(step), max(step) FROM " + glob(run, probes.MetricsDir)
+	if err := db.QueryRow(q).Scan(&n, &distinct, &lo, &hi); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if n != distinct || lo != 1 || hi != n {
+		t.Fatalf("metrics: %d rows, %d distinct steps from %d to %d; want every step from 1 to the last", n, distinct, lo, hi)
+	}
+	var rc struct {
+		Config struct {
+			Probe struct {
+				Every int64 `json:"every"`
+			} `json:"probe"`
+		} `json:"config"`
+	}
+	meta := kvMetadata(t, db, filepath.Join(run, probes.MetricsDir, "*.parquet"))
+	for _, m := range meta {
+		if err := json.Unmarshal([]byte(m[probes.MetaConfig]), &rc); err != nil {
+			t.Fatalf("config metadata: %v", err)
+		}
+		break
+	}
+	if pe := rc.Config.Probe.Every; pe > 0 {
+		ph := queryInt(t, db, "SELECT max(step) FROM "+glob(run, probes.ProbesDir))
+		np := queryInt(t, db, "SELECT count(DISTINCT step) FROM "+glob(run, probes.ProbesDir))
+		if ph < hi-hi%pe || np != ph/pe+1 {
+			t.Fatalf("probes: %d steps up to %d; want every %dth step from 0 to at least %d", np, ph, pe, hi-hi%pe)
+		}
+	}
+	tmp, _ := filepath.Glob(filepath.Join(run, "*", ".*.tmp"))
+	t.Logf("%s: metrics steps 1–%d finished; %d unfinished parts left by the kill: %v", run, hi, len(tmp), tmp)
 }

@@ -49,7 +49,8 @@ type Run struct {
 	Config map[string]any
 
 	// Training runs: the rows of every part file, sorted by step (and layer,
-	// head). Heads and Layers are empty when the run had probes switched off.
+	// head); Heads holds the "all" row group only. Heads and Layers are empty
+	// when the run had probes switched off.
 	Metrics []probes.MetricsRow
 	Heads   []probes.HeadRow
 	Layers  []probes.LayerRow
@@ -202,6 +203,7 @@ func Load(dir string) (*Run, error) {
 		if r.Heads, pmeta, err = readParts[probes.HeadRow](dir, probes.ProbesDir, "probes"); err != nil {
 			return nil, err
 		}
+		r.Heads = probes.HeadRowsOf(r.Heads, probes.GroupAll) // the report shows every head on all its rows
 		if r.Layers, _, err = readParts[probes.LayerRow](dir, probes.LayersDir, "layers"); err != nil {
 			return nil, err
 		}

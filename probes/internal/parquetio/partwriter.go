@@ -341,6 +341,25 @@ func ReadFile[T any](path string) ([]T, map[string]string, error) {
 	return rows, meta, nil
 }
 
+// WriteFile writes rows as one whole Parquet file at path (zstd, the given
+// key-value metadata, row groups ended by DefaultRowGroupBytes), atomically:
+// under a hidden temporary name in the same folder, synced, then renamed over
+// path. On failure the temporary file is removed and path is left as it was.
+func WriteFile[T any](path string, rows []T, meta map[string]string) error {
+	tmp := filepath.Join(filepath.Dir(path), tempName(filepath.Base(path)))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("parquetio: write %s: %w", path, err)
+	}
+	w := parquet.NewGenericWriter[T](f, writerOptions(meta)...)
+	if err := writeChunked(w, rows, DefaultRowGroupBytes); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("parquetio: write %s: %w", path, err)
+	}
+	return finish(f, w, tmp, path)
+}
+
 // Filter keeps the rows of the Parquet file at path for which keep is true,
 // preserving its key-value metadata. The file is replaced atomically (written
 // under a hidden temporary name, then renamed over it); a file that keeps no

@@ -319,3 +319,37 @@ func TestReadFileCorrupt(t *testing.T) {
 		t.Errorf("filter: got: nil error for a corrupt file")
 	}
 }
+
+// TestWriteFile writes a whole file, replaces it, and leaves no temporary
+// file behind; a write into a missing folder fails without creating path.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "whole.parquet")
+	for _, n := range []int{5, 2} { // the second write replaces the first
+		rows := make([]testRow, n)
+		for i := range rows {
+			rows[i] = testRow{Step: int64(i)}
+		}
+		if err := WriteFile(path, rows, map[string]string{"kind": "whole", "n": string(rune('0' + n))}); err != nil {
+			t.Fatal(err)
+		}
+		got, meta, err := ReadFile[testRow](path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := len(got) == len(rows)
+		for i := 0; same && i < len(got); i++ {
+			same = got[i].Step == rows[i].Step
+		}
+		if !same || meta["kind"] != "whole" || meta["n"] != string(rune('0'+n)) {
+			t.Errorf("n=%d: got %+v %v", n, got, meta)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want the file only", len(entries))
+	}
+	missing := filepath.Join(dir, "nope", "whole.parquet")
+	if err := WriteFile(missing, []testRow{{}}, nil); err == nil {
+		t.Error("write into a missing folder: no error")
+	}
+}

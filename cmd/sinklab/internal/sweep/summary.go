@@ -89,6 +89,7 @@ func (s *Summary) readLogs(cellDir string) error {
 	if err != nil {
 		return err
 	}
+	heads = probes.HeadRowsOf(heads, probes.GroupAll)
 	if len(heads) == 0 {
 		return nil
 	}
