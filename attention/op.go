@@ -3,12 +3,14 @@ package attention
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // MultiHeadConfig fixes the shapes and options of one multi-head attention op.
@@ -20,6 +22,22 @@ type MultiHeadConfig struct {
 	// biases): an extra key slot, visible to every query, that the head can
 	// put weight on instead of a real token.
 	KVBias bool
+	// MLPHidden is F, the hidden width of MLP attention's φ (the paper's
+	// mlp_ratio·HD). Used by the mlp variants only.
+	MLPHidden int
+}
+
+// MLPNodes are the parameters of MLP attention's feature map, one per layer and
+// shared by the layer's heads (as in the paper):
+//
+//	φ(x) = gelu(x·W1 + b1)·W2 + b2    x (HD) → (F) → (HD), gelu exact (erf)
+//
+// applied to every query and key row of every head.
+type MLPNodes struct {
+	W1 *G.Node // (HD, F)
+	B1 *G.Node // (F)
+	W2 *G.Node // (F, HD)
+	B2 *G.Node // (HD)
 }
 
 // MultiHeadOp is multi-head attention as one gorgonia op with a hand-written
@@ -34,11 +52,14 @@ type MultiHeadConfig struct {
 // backward op per input would recompute dS three times.
 //
 // Per (b, h): S = QKᵀ/√HD (T, Tk), P = normalize(S) row by row over the visible
-// keys (Tk = T, or T+1 with the key/value bias in slot 0), O = P·V. The weights
-// P of the last forward pass stay in the op (Weights) for probes: reading them
-// costs nothing extra, and downstream ops cannot overwrite them.
+// keys (Tk = T, or T+1 with the key/value bias in slot 0), O = P·V. Kernel and
+// MLP attention first map every query and key row through a feature map φ
+// (elu+1, or the learned MLP whose parameters are further inputs):
+// S = φ(Q)φ(K)ᵀ (/√HD for MLP). The weights P of the last forward pass stay in
+// the op (Weights) for probes: reading them costs nothing extra, and
+// downstream ops cannot overwrite them.
 //
-//	qkv (B·T, 3D), kvb (2, D) → O (B·T, D)
+//	qkv (B·T, 3D), kvb (2, D), W1 (HD, F), b1 (F), W2 (F, HD), b2 (HD) → O (B·T, D)
 type MultiHeadOp[T gop.Float] struct {
 	gop.Base
 	cfg     MultiHeadConfig
@@ -51,11 +72,29 @@ type MultiHeadOp[T gop.Float] struct {
 	kbuf    []T // (B, H, Tk, HD) keys, bias slot first
 	vbuf    []T // (B, H, Tk, HD) values, bias slot first
 	s, p, z []T // scores and weights (B, H, T, Tk); row normalizers (B, H, T)
+
+	// Feature maps (kernel and MLP attention). The R = B·H·(T+Tk) rows of x
+	// are the queries (B, H, T, HD) followed by the keys, kbuf, (B, H, Tk, HD);
+	// f = φ(x) has the same layout.
+	feat feature
+	nmlp int // 4 with the MLP's parameter inputs
+	x, f []T // (R, HD)
+	fq   []T // f's query rows (B, H, T, HD)
+	fk   []T // f's key rows (B, H, Tk, HD)
+	u, a []T // MLP pre-activations x·W1 + b1 and activations gelu(u) (R, F)
+	dg   []T // gelu'(u) = Φ(u) + u·e^{−u²/2}/√(2π) (R, F)
 }
 
 // NewMultiHead applies multi-head attention to qkv (B·T, 3D); kvb (2, D) is the
-// key/value bias when cfg.KVBias, else nil.
+// key/value bias when cfg.KVBias, else nil. MLP attention needs
+// NewMultiHeadMLP.
 func NewMultiHead[T gop.Float](qkv, kvb *G.Node, cfg MultiHeadConfig) (*G.Node, *MultiHeadOp[T], error) {
+	return NewMultiHeadMLP[T](qkv, kvb, nil, cfg)
+}
+
+// NewMultiHeadMLP is NewMultiHead with the parameters of MLP attention's φ:
+// mlp is required by the mlp variants and must be nil for the others.
+func NewMultiHeadMLP[T gop.Float](qkv, kvb *G.Node, mlp *MLPNodes, cfg MultiHeadConfig) (*G.Node, *MultiHeadOp[T], error) {
 	v, err := parseVariant(cfg.Variant)
 	if err != nil {
 		return nil, nil, err
@@ -67,12 +106,18 @@ func NewMultiHead[T gop.Float](qkv, kvb *G.Node, cfg MultiHeadConfig) (*G.Node, 
 	if cfg.KVBias != (kvb != nil) {
 		return nil, nil, fmt.Errorf("attention: KVBias is %v but the bias node is %v", cfg.KVBias, kvb)
 	}
+	feat := v.feature()
+	if (feat == featMLP) != (mlp != nil) {
+		return nil, nil, fmt.Errorf("attention: variant %s with MLP parameters %v: MLP attention needs them, other variants take none", cfg.Variant, mlp != nil)
+	}
 	op := &MultiHeadOp[T]{Base: gop.Base{Name: "multihead-" + cfg.Variant}, cfg: cfg, v: v, d: d,
-		nb: btoi(cfg.KVBias), scale: T(1 / math.Sqrt(float64(cfg.HD)))}
+		nb: btoi(cfg.KVBias), scale: T(1 / math.Sqrt(float64(cfg.HD))), feat: feat}
+	if !v.scaled() {
+		op.scale = 1
+	}
 	op.tk = cfg.T + op.nb
 	op.out, op.obuf = gop.NewDense[T](cfg.B*cfg.T, d)
 	bh := cfg.B * cfg.H
-	op.kbuf = make([]T, bh*op.tk*cfg.HD)
 	op.vbuf = make([]T, bh*op.tk*cfg.HD)
 	op.s = make([]T, bh*cfg.T*op.tk)
 	op.p = make([]T, bh*cfg.T*op.tk)
@@ -81,8 +126,42 @@ func NewMultiHead[T gop.Float](qkv, kvb *G.Node, cfg MultiHeadConfig) (*G.Node, 
 	if kvb != nil {
 		in = append(in, kvb)
 	}
+	if feat == featNone {
+		op.kbuf = make([]T, bh*op.tk*cfg.HD)
+	} else {
+		nq := bh * cfg.T * cfg.HD
+		r := bh * (cfg.T + op.tk)
+		op.x, op.f = make([]T, r*cfg.HD), make([]T, r*cfg.HD)
+		op.kbuf, op.fq, op.fk = op.x[nq:], op.f[:nq], op.f[nq:]
+	}
+	if feat == featMLP {
+		hd, f := cfg.HD, cfg.MLPHidden
+		if f < 1 {
+			return nil, nil, fmt.Errorf("attention: MLP attention needs MLPHidden ≥ 1, got %d", f)
+		}
+		for _, c := range []struct {
+			name  string
+			n     *G.Node
+			shape []int
+		}{{"W1", mlp.W1, []int{hd, f}}, {"b1", mlp.B1, []int{f}}, {"W2", mlp.W2, []int{f, hd}}, {"b2", mlp.B2, []int{hd}}} {
+			if c.n == nil || !slices.Equal([]int(c.n.Shape()), c.shape) {
+				return nil, nil, fmt.Errorf("attention: MLP attention parameter %s: want shape %v, got %v", c.name, c.shape, shapeOf(c.n))
+			}
+		}
+		r := bh * (cfg.T + op.tk)
+		op.u, op.a, op.dg = make([]T, r*f), make([]T, r*f), make([]T, r*f)
+		op.nmlp = 4
+		in = append(in, mlp.W1, mlp.B1, mlp.W2, mlp.B2)
+	}
 	n, err := G.ApplyOp(op, in...)
 	return n, op, err
+}
+
+func shapeOf(n *G.Node) any {
+	if n == nil {
+		return "none"
+	}
+	return n.Shape()
 }
 
 // Config returns the op's configuration.
@@ -97,12 +176,16 @@ func (op *MultiHeadOp[T]) KeySlots() int { return op.tk }
 // op's own buffer: copy it to keep it past the next run.
 func (op *MultiHeadOp[T]) Weights() []T { return op.p }
 
-func (op *MultiHeadOp[T]) Arity() int { return 1 + op.nb }
+func (op *MultiHeadOp[T]) Arity() int { return 1 + op.nb + op.nmlp }
 func (op *MultiHeadOp[T]) Type() hm.Type {
+	in := []int{2}
 	if op.nb == 1 {
-		return gop.FnType(2, 2, 2)
+		in = append(in, 2)
 	}
-	return gop.FnType(2, 2)
+	if op.nmlp > 0 {
+		in = append(in, 2, 1, 2, 1)
+	}
+	return gop.FnType(2, in...)
 }
 func (op *MultiHeadOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.cfg.B * op.cfg.T, op.d}, nil
@@ -125,34 +208,146 @@ func (op *MultiHeadOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	}
 	c := op.cfg
 	d, tk, hd := op.d, op.tk, c.HD
+	if op.feat != featNone {
+		for b := 0; b < c.B; b++ {
+			for h := 0; h < c.H; h++ {
+				op.gather(b, h, qkv, kvb)
+				bh := b*c.H + h
+				for t := 0; t < c.T; t++ {
+					copy(op.x[(bh*c.T+t)*hd:(bh*c.T+t+1)*hd], qkv[(b*c.T+t)*3*d+h*hd:])
+				}
+			}
+		}
+		if op.feat == featElu1 {
+			elu1(op.x, op.f)
+		} else {
+			w := vs[1+op.nb:]
+			op.mlpForward(gop.Data[T](w[0]), gop.Data[T](w[1]), gop.Data[T](w[2]), gop.Data[T](w[3]))
+		}
+		for b := 0; b < c.B; b++ {
+			for h := 0; h < c.H; h++ {
+				bh := b*c.H + h
+				op.attend(b, h, op.fq[bh*c.T*hd:], hd, op.fk[bh*tk*hd:(bh+1)*tk*hd])
+			}
+		}
+		return op.out, nil
+	}
 	for b := 0; b < c.B; b++ {
 		for h := 0; h < c.H; h++ {
+			op.gather(b, h, qkv, kvb)
 			bh := b*c.H + h
-			kb := op.kbuf[bh*tk*hd : (bh+1)*tk*hd] // (Tk, HD)
-			vb := op.vbuf[bh*tk*hd : (bh+1)*tk*hd] // (Tk, HD)
-			if op.nb == 1 {
-				copy(kb[:hd], kvb[h*hd:(h+1)*hd])
-				copy(vb[:hd], kvb[d+h*hd:d+(h+1)*hd])
-			}
-			for t := 0; t < c.T; t++ {
-				row := qkv[(b*c.T+t)*3*d:]
-				copy(kb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[d+h*hd:d+(h+1)*hd])
-				copy(vb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[2*d+h*hd:2*d+(h+1)*hd])
-			}
-			q := qkv[b*c.T*3*d+h*hd:]            // (T, HD), row stride 3D
-			s := op.s[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
-			p := op.p[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
-			gemm(false, true, c.T, tk, hd, op.scale, q, 3*d, kb, hd, 0, s, tk)
-			for i := 0; i < c.T; i++ {
-				op.z[bh*c.T+i] = rowForward(op.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i))
-			}
-			gemm(false, false, c.T, hd, tk, 1, p, tk, vb, hd, 0, op.obuf[b*c.T*d+h*hd:], d)
+			op.attend(b, h, qkv[b*c.T*3*d+h*hd:], 3*d, op.kbuf[bh*tk*hd:(bh+1)*tk*hd])
 		}
 	}
 	return op.out, nil
 }
 
-// DiffWRT: qkv and the key/value bias are differentiable.
+// gather copies head (b, h)'s keys and values (bias slot first) into kbuf and
+// vbuf.
+func (op *MultiHeadOp[T]) gather(b, h int, qkv, kvb []T) {
+	c := op.cfg
+	d, tk, hd := op.d, op.tk, c.HD
+	bh := b*c.H + h
+	kb := op.kbuf[bh*tk*hd : (bh+1)*tk*hd] // (Tk, HD)
+	vb := op.vbuf[bh*tk*hd : (bh+1)*tk*hd] // (Tk, HD)
+	if op.nb == 1 {
+		copy(kb[:hd], kvb[h*hd:(h+1)*hd])
+		copy(vb[:hd], kvb[d+h*hd:d+(h+1)*hd])
+	}
+	for t := 0; t < c.T; t++ {
+		row := qkv[(b*c.T+t)*3*d:]
+		copy(kb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[d+h*hd:d+(h+1)*hd])
+		copy(vb[(t+op.nb)*hd:(t+op.nb+1)*hd], row[2*d+h*hd:2*d+(h+1)*hd])
+	}
+}
+
+// attend computes head (b, h): S = scale·q·kᵀ (T, Tk), P row by row, and
+// O = P·V into the output. q is (T, HD) with row stride ldq; k is (Tk, HD).
+func (op *MultiHeadOp[T]) attend(b, h int, q []T, ldq int, k []T) {
+	c := op.cfg
+	tk, hd := op.tk, c.HD
+	bh := b*c.H + h
+	s := op.s[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
+	p := op.p[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
+	gemm(false, true, c.T, tk, hd, op.scale, q, ldq, k, hd, 0, s, tk)
+	for i := 0; i < c.T; i++ {
+		op.z[bh*c.T+i] = rowForward(op.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i))
+	}
+	gemm(false, false, c.T, hd, tk, 1, p, tk, op.vbuf[bh*tk*hd:(bh+1)*tk*hd], hd, 0, op.obuf[b*c.T*op.d+h*hd:], op.d)
+}
+
+// elu1 writes f = elu(x) + 1 (x + 1 for x > 0, eˣ otherwise).
+func elu1[T gop.Float](x, f []T) {
+	if x32, ok := any(x).([]float32); ok {
+		vmath.ExpShift(x32, any(f).([]float32), 0) // every eˣ at SIMD speed; x > 0 is overwritten below
+		for i, v := range x {
+			if v > 0 {
+				f[i] = v + 1
+			}
+		}
+		return
+	}
+	for i, v := range x {
+		if v > 0 {
+			f[i] = v + 1
+		} else {
+			f[i] = gop.Exp(v)
+		}
+	}
+}
+
+// mlpForward computes f = φ(x) = gelu(x·W1 + b1)·W2 + b2 for every row of x,
+// keeping u, gelu(u) and gelu'(u) for the backward pass.
+func (op *MultiHeadOp[T]) mlpForward(w1, b1, w2, b2 []T) {
+	hd, f := op.cfg.HD, op.cfg.MLPHidden
+	r := len(op.x) / hd
+	for i := 0; i < r; i++ {
+		copy(op.u[i*f:(i+1)*f], b1)
+		copy(op.f[i*hd:(i+1)*hd], b2)
+	}
+	gemm(false, false, r, f, hd, 1, op.x, hd, w1, f, 1, op.u, f)
+	geluErf(op.u, op.a, op.dg)
+	gemm(false, false, r, hd, f, 1, op.a, f, w2, hd, 1, op.f, hd)
+}
+
+// geluErf writes the exact GELU a = u·Φ(u) = ½u(1 + erf(u/√2)) and its
+// derivative dg = Φ(u) + u·e^{−u²/2}/√(2π). float32 takes e^{−u²/2} from
+// vmath.ExpShift (in dg, before overwriting it) and erf from gop.Erf32Exp,
+// which reuses it; float64 uses math.Erf and math.Exp.
+func geluErf[T gop.Float](u, a, dg []T) {
+	const invSqrt2Pi = 0.3989422804014327 // 1/√(2π)
+	if u32, ok := any(u).([]float32); ok {
+		a32, dg32 := any(a).([]float32), any(dg).([]float32)
+		for i, v := range u32 {
+			x := min(max(v, -v)*math.Sqrt2/2, 6) // |u|/√2, where erf is 1 in float32 from 6 on
+			a32[i] = -x * x
+		}
+		vmath.ExpShift(a32, dg32, 0) // dg = e^{−x²}
+		for i, v := range u32 {
+			e := dg32[i]
+			x := min(max(v, -v)*math.Sqrt2/2, 6)
+			erf := gop.Erf32Exp(x, e)
+			if v < 0 {
+				erf = -erf
+			}
+			cdf := 0.5 * (1 + erf)
+			a32[i] = v * cdf
+			dg32[i] = cdf + v*invSqrt2Pi*e
+			if x == 6 { // e^{−u²/2} was clamped: the density term is 0 there
+				dg32[i] = cdf
+			}
+		}
+		return
+	}
+	for i, v := range u {
+		cdf := 0.5 * (1 + gop.Erf(v*math.Sqrt2/2))
+		a[i] = v * cdf
+		dg[i] = cdf + v*invSqrt2Pi*gop.Exp(-v*v/2)
+	}
+}
+
+// DiffWRT: every input (qkv, the key/value bias, φ's parameters) is
+// differentiable.
 func (op *MultiHeadOp[T]) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
@@ -161,19 +356,35 @@ func (op *MultiHeadOp[T]) DiffWRT(n int) []bool {
 	return d
 }
 
-// SymDiff returns dqkv (and dkvb) as views of the backward op's packed buffer.
+// SymDiff returns dqkv (and dkvb, dW1, db1, dW2, db2) as views of the backward
+// op's packed buffer.
 func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	c := op.cfg
 	bw := &multiHeadBackOp[T]{Base: gop.Base{Name: "multihead-backward"}, f: op}
 	n := c.B * c.T * 3 * op.d
-	bw.packed, bw.buf = gop.NewDense[T](n + op.nb*2*op.d)
-	bh := c.B * c.H
+	hd, f := c.HD, c.MLPHidden
+	total := n + op.nb*2*op.d
+	if op.nmlp > 0 {
+		total += hd*f + f + f*hd + hd
+	}
+	bw.packed, bw.buf = gop.NewDense[T](total)
 	bw.dp = make([]T, c.T*op.tk)
 	bw.ds = make([]T, c.T*op.tk)
-	bw.dk = make([]T, op.tk*c.HD)
-	bw.dv = make([]T, op.tk*c.HD)
-	_ = bh
-	packed, err := G.ApplyOp(bw, in[0], grad)
+	bw.dk = make([]T, op.tk*hd)
+	bw.dv = make([]T, op.tk*hd)
+	if op.feat != featNone {
+		bw.df = make([]T, len(op.f))
+		bw.dx = make([]T, len(op.x))
+	}
+	if op.feat == featMLP {
+		bw.du = make([]T, len(op.u))
+	}
+	bin := G.Nodes{in[0], grad}
+	if op.nmlp > 0 {
+		w := in[1+op.nb:]
+		bin = append(bin, w[0], w[2]) // W1, W2
+	}
+	packed, err := G.ApplyOp(bw, bin...)
 	if err != nil {
 		return nil, err
 	}
@@ -181,31 +392,56 @@ func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	if err != nil {
 		return nil, err
 	}
-	if op.nb == 0 {
-		return G.Nodes{dqkv}, nil
+	grads := G.Nodes{dqkv}
+	off := n
+	views := [][]int{}
+	if op.nb == 1 {
+		views = append(views, []int{2, op.d})
 	}
-	dkvb, err := gop.Pick[T](packed, n, 2, op.d)
-	if err != nil {
-		return nil, err
+	if op.nmlp > 0 {
+		views = append(views, []int{hd, f}, []int{f}, []int{f, hd}, []int{hd})
 	}
-	return G.Nodes{dqkv, dkvb}, nil
+	for _, shape := range views {
+		g, err := gop.Pick[T](packed, off, shape...)
+		if err != nil {
+			return nil, err
+		}
+		grads = append(grads, g)
+		size := 1
+		for _, s := range shape {
+			size *= s
+		}
+		off += size
+	}
+	return grads, nil
 }
 
 // multiHeadBackOp computes, per (b, h), with dO the output gradient:
 //
-//	dP = dO·Vᵀ, dV = Pᵀ·dO, dS = rowBackward(dP), dQ = dS·K/√HD, dK = dSᵀ·Q/√HD
+//	dP = dO·Vᵀ, dV = Pᵀ·dO, dS = rowBackward(dP), dQ = dS·K·scale, dK = dSᵀ·Q·scale
 //
-// into dqkv | dkvb (the bias slot's gradients summed over the batch).
+// into dqkv | dkvb (the bias slot's gradients summed over the batch). With a
+// feature map, Q and K above are φ(Q) and φ(K), and the feature map's backward
+// (and, for MLP attention, the gradients of W1, b1, W2, b2, summed over every
+// query and key row of every head) follows: dqkv | dkvb | dW1 | db1 | dW2 | db2.
+// Inputs: qkv, dO, and W1, W2 for MLP attention.
 type multiHeadBackOp[T gop.Float] struct {
 	gop.Base
 	f              *MultiHeadOp[T]
 	packed         *tensor.Dense
 	buf            []T
 	dp, ds, dk, dv []T // scratch: (T, Tk), (T, Tk), (Tk, HD), (Tk, HD)
+	df, dx         []T // feature maps: dφ and dx, the layout of f and x (R, HD)
+	du             []T // MLP attention: d(x·W1 + b1) (R, F)
 }
 
-func (op *multiHeadBackOp[T]) Arity() int    { return 2 }
-func (op *multiHeadBackOp[T]) Type() hm.Type { return gop.FnType(1, 2, 2) }
+func (op *multiHeadBackOp[T]) Arity() int { return 2 + op.f.nmlp/2 }
+func (op *multiHeadBackOp[T]) Type() hm.Type {
+	if op.f.nmlp > 0 {
+		return gop.FnType(1, 2, 2, 2, 2)
+	}
+	return gop.FnType(1, 2, 2)
+}
 func (op *multiHeadBackOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{len(op.buf)}, nil
 }
@@ -217,40 +453,151 @@ func (op *multiHeadBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	d, tk, hd, nb := f.d, f.tk, c.HD, f.nb
 	n := c.B * c.T * 3 * d
 	dqkv := op.buf[:n]
-	dkvb := op.buf[n:]
+	dkvb := op.buf[n : n+nb*2*d]
 	clear(dkvb)
+	if f.feat != featNone {
+		op.featureBackward(dO, dqkv, dkvb, vs[2:])
+		return op.packed, nil
+	}
 	for b := 0; b < c.B; b++ {
 		for h := 0; h < c.H; h++ {
 			bh := b*c.H + h
-			kb := f.kbuf[bh*tk*hd : (bh+1)*tk*hd]
-			vb := f.vbuf[bh*tk*hd : (bh+1)*tk*hd]
-			s := f.s[bh*c.T*tk : (bh+1)*c.T*tk]
-			p := f.p[bh*c.T*tk : (bh+1)*c.T*tk]
-			do := dO[b*c.T*d+h*hd:] // (T, HD), row stride D
-			q := qkv[b*c.T*3*d+h*hd:]
-			gemm(false, true, c.T, tk, hd, 1, do, d, vb, hd, 0, op.dp, tk)
-			gemm(true, false, tk, hd, c.T, 1, p, tk, do, d, 0, op.dv, hd)
-			for i := 0; i < c.T; i++ {
-				r := op.dp[i*tk : (i+1)*tk]
-				rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
-			}
-			dq := dqkv[b*c.T*3*d+h*hd:]
-			gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, kb, hd, 0, dq, 3*d)
-			gemm(true, false, tk, hd, c.T, f.scale, op.ds, tk, q, 3*d, 0, op.dk, hd)
+			op.head(b, h, dO, qkv[b*c.T*3*d+h*hd:], 3*d, f.kbuf[bh*tk*hd:(bh+1)*tk*hd], dqkv[b*c.T*3*d+h*hd:], 3*d, op.dk)
+			op.scatterKV(b, h, dqkv, dkvb, op.dk)
+		}
+	}
+	return op.packed, nil
+}
+
+// head runs the backward pass of head (b, h) up to the score inputs: dV into
+// op.dv, dQ = scale·dS·k into dq (T, HD; row stride lddq) and
+// dK = scale·dSᵀ·q into dk (Tk, HD). q is (T, HD) with row stride ldq; k is
+// (Tk, HD).
+func (op *multiHeadBackOp[T]) head(b, h int, dO, q []T, ldq int, k, dq []T, lddq int, dk []T) {
+	f := op.f
+	c := f.cfg
+	d, tk, hd := f.d, f.tk, c.HD
+	bh := b*c.H + h
+	vb := f.vbuf[bh*tk*hd : (bh+1)*tk*hd]
+	s := f.s[bh*c.T*tk : (bh+1)*c.T*tk]
+	p := f.p[bh*c.T*tk : (bh+1)*c.T*tk]
+	do := dO[b*c.T*d+h*hd:] // (T, HD), row stride D
+	gemm(false, true, c.T, tk, hd, 1, do, d, vb, hd, 0, op.dp, tk)
+	gemm(true, false, tk, hd, c.T, 1, p, tk, do, d, 0, op.dv, hd)
+	for i := 0; i < c.T; i++ {
+		r := op.dp[i*tk : (i+1)*tk]
+		rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
+	}
+	gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, k, hd, 0, dq, lddq)
+	gemm(true, false, tk, hd, c.T, f.scale, op.ds, tk, q, ldq, 0, dk, hd)
+}
+
+// scatterKV writes head (b, h)'s dK (dk, (Tk, HD)) and dV (op.dv) into dqkv,
+// and adds the bias slot's to dkvb.
+func (op *multiHeadBackOp[T]) scatterKV(b, h int, dqkv, dkvb, dk []T) {
+	f := op.f
+	c := f.cfg
+	d, hd, nb := f.d, c.HD, f.nb
+	for t := 0; t < c.T; t++ {
+		row := dqkv[(b*c.T+t)*3*d:]
+		copy(row[d+h*hd:d+(h+1)*hd], dk[(t+nb)*hd:(t+nb+1)*hd])
+		copy(row[2*d+h*hd:2*d+(h+1)*hd], op.dv[(t+nb)*hd:(t+nb+1)*hd])
+	}
+	if nb == 1 {
+		for j := 0; j < hd; j++ {
+			dkvb[h*hd+j] += dk[j]
+			dkvb[d+h*hd+j] += op.dv[j]
+		}
+	}
+}
+
+// featureBackward is the backward pass of kernel and MLP attention: per head
+// dφ(Q) and dφ(K) into df, then dx = φ'(x)ᵀ·df for every row at once (and the
+// MLP's parameter gradients), then dx's query and key rows into dqkv and dkvb.
+// w holds W1 and W2 for MLP attention.
+func (op *multiHeadBackOp[T]) featureBackward(dO, dqkv, dkvb []T, w []G.Value) {
+	f := op.f
+	c := f.cfg
+	d, tk, hd := f.d, f.tk, c.HD
+	nq := c.B * c.H * c.T * hd
+	dfq, dfk := op.df[:nq], op.df[nq:]
+	for b := 0; b < c.B; b++ {
+		for h := 0; h < c.H; h++ {
+			bh := b*c.H + h
+			op.head(b, h, dO, f.fq[bh*c.T*hd:], hd, f.fk[bh*tk*hd:(bh+1)*tk*hd], dfq[bh*c.T*hd:], hd, dfk[bh*tk*hd:(bh+1)*tk*hd])
+			// dV only: dK follows once dx is known.
 			for t := 0; t < c.T; t++ {
-				row := dqkv[(b*c.T+t)*3*d:]
-				copy(row[d+h*hd:d+(h+1)*hd], op.dk[(t+nb)*hd:(t+nb+1)*hd])
-				copy(row[2*d+h*hd:2*d+(h+1)*hd], op.dv[(t+nb)*hd:(t+nb+1)*hd])
+				copy(dqkv[(b*c.T+t)*3*d+2*d+h*hd:][:hd], op.dv[(t+f.nb)*hd:(t+f.nb+1)*hd])
 			}
-			if nb == 1 {
+			if f.nb == 1 {
 				for j := 0; j < hd; j++ {
-					dkvb[h*hd+j] += op.dk[j]
 					dkvb[d+h*hd+j] += op.dv[j]
 				}
 			}
 		}
 	}
-	return op.packed, nil
+	if f.feat == featElu1 {
+		for i, x := range f.x {
+			if x > 0 {
+				op.dx[i] = op.df[i]
+			} else {
+				op.dx[i] = op.df[i] * f.f[i] // d(e^x) = e^x
+			}
+		}
+	} else {
+		op.mlpBackward(gop.Data[T](w[0]), gop.Data[T](w[1]))
+	}
+	dxq, dxk := op.dx[:nq], op.dx[nq:]
+	for b := 0; b < c.B; b++ {
+		for h := 0; h < c.H; h++ {
+			bh := b*c.H + h
+			for t := 0; t < c.T; t++ {
+				row := dqkv[(b*c.T+t)*3*d:]
+				copy(row[h*hd:(h+1)*hd], dxq[(bh*c.T+t)*hd:(bh*c.T+t+1)*hd])
+				copy(row[d+h*hd:d+(h+1)*hd], dxk[(bh*tk+t+f.nb)*hd:(bh*tk+t+f.nb+1)*hd])
+			}
+			if f.nb == 1 {
+				for j := 0; j < hd; j++ {
+					dkvb[h*hd+j] += dxk[bh*tk*hd+j]
+				}
+			}
+		}
+	}
+}
+
+// mlpBackward is φ's backward pass over all R rows, from dy = op.df:
+//
+//	dW2 = aᵀ·dy, db2 = Σ dy, du = (dy·W2ᵀ) ⊙ gelu'(u), dW1 = xᵀ·du, db1 = Σ du, dx = du·W1ᵀ
+//
+// with gelu'(u) = Φ(u) + u·e^{−u²/2}/√(2π) from the forward pass.
+func (op *multiHeadBackOp[T]) mlpBackward(w1, w2 []T) {
+	f := op.f
+	hd, fh := f.cfg.HD, f.cfg.MLPHidden
+	r := len(f.x) / hd
+	n := f.cfg.B * f.cfg.T * 3 * f.d
+	g := op.buf[n+f.nb*2*f.d:]
+	dw1, db1 := g[:hd*fh], g[hd*fh:hd*fh+fh]
+	dw2, db2 := g[hd*fh+fh:2*hd*fh+fh], g[2*hd*fh+fh:2*hd*fh+fh+hd]
+	dy := op.df
+	gemm(true, false, fh, hd, r, 1, f.a, fh, dy, hd, 0, dw2, hd)
+	clear(db2)
+	for i := 0; i < r; i++ {
+		for j, v := range dy[i*hd : (i+1)*hd] {
+			db2[j] += v
+		}
+	}
+	gemm(false, true, r, fh, hd, 1, dy, hd, w2, hd, 0, op.du, fh)
+	for i, g := range f.dg {
+		op.du[i] *= g
+	}
+	gemm(true, false, hd, fh, r, 1, f.x, hd, op.du, fh, 0, dw1, fh)
+	clear(db1)
+	for i := 0; i < r; i++ {
+		for j, v := range op.du[i*fh : (i+1)*fh] {
+			db1[j] += v
+		}
+	}
+	gemm(false, true, r, hd, fh, 1, op.du, fh, w1, fh, 0, op.dx, hd)
 }
 
 func btoi(b bool) int {

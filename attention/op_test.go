@@ -32,6 +32,9 @@ func TestMultiHeadGradCheck(t *testing.T) {
 	}
 	cases := []tc{{5, true, false, 1}, {5, false, false, 1}, {5, true, true, 1}, {1, true, false, 1}, {1, true, true, 1}, {4, true, false, 25}}
 	for _, v := range Variants() {
+		if av, _ := parseVariant(v); av.feature() == featMLP {
+			continue // needs φ's parameters: TestMLPAttentionGradCheck
+		}
 		for _, c := range cases {
 			name := fmt.Sprintf("%s/T%d/causal=%v/kvb=%v/scale=%g", v, c.T, c.causal, c.kvb, c.scale)
 			t.Run(name, func(t *testing.T) {
@@ -85,6 +88,9 @@ func TestMultiHeadGradCheck(t *testing.T) {
 // ±Inf) and softmax rows still sum to 1.
 func TestMultiHeadLargeScores(t *testing.T) {
 	for _, v := range Variants() {
+		if av, _ := parseVariant(v); av.feature() == featMLP {
+			continue // needs φ's parameters: TestMLPAttentionGradCheck
+		}
 		t.Run(v, func(t *testing.T) {
 			cfg := MultiHeadConfig{B: 1, T: 3, H: 1, HD: 1, Causal: true, Variant: v}
 			// q = [1, 1, 1], k = [1000, 0, -1000] → scores 1000, 0, ∓1000 per row.

@@ -16,10 +16,11 @@ import (
 type rowSum int
 
 const (
-	rowsSumToOne  rowSum = iota // exactly 1
-	rowsAtMostOne               // in [0, 1]: softmax1 keeps e^0 for "nothing"
-	rowsOneOrZero               // 1, or 0 when no key gets any weight
-	rowsFree                    // unnormalized or signed: any value
+	rowsSumToOne   rowSum = iota // exactly 1
+	rowsAtMostOne                // in [0, 1]: softmax1 keeps e^0 for "nothing"
+	rowsOneOrZero                // 1, or 0 when no key gets any weight
+	rowsOneUpToEps               // Σ/(Σ + 1e-9) in [0, 1]: the paper's ε in the denominator (≈ 1 unless Σ ≲ 1e-8)
+	rowsFree                     // unnormalized or signed: any value
 )
 
 // variantOracle is the test's own formula for one variant's weights, written
@@ -51,22 +52,18 @@ var oracles = map[string]variantOracle{
 		})
 	}), rowsAtMostOne},
 	VariantSigmoid: {fromScores(func(s []float64) []float64 { return each(s, sigmoid64) }), rowsFree},
+	// p = σ(s) / (Σσ(s) + 1e-9) (the paper's sigmoid_norm).
 	VariantSigmoidNorm: {fromScores(func(s []float64) []float64 {
-		return normalizeLogs(each(s, logSigmoid))
-	}), rowsSumToOne},
+		return normalizeEps(each(s, sigmoid64))
+	}), rowsOneUpToEps},
 	VariantElu: {fromScores(func(s []float64) []float64 { return each(s, eluPlusOne) }), rowsFree},
+	// p = (elu(s)+1) / (Σ(elu(s)+1) + 1e-9) (the paper's coupled_linear_norm).
 	VariantEluNorm: {fromScores(func(s []float64) []float64 {
-		// log(elu(x) + 1) = log(x + 1) for x > 0, x otherwise.
-		return normalizeLogs(each(s, func(x float64) float64 {
-			if x > 0 {
-				return math.Log1p(x)
-			}
-			return x
-		}))
-	}), rowsSumToOne},
-	VariantLinear: {fromScores(func(s []float64) []float64 { return append([]float64(nil), s...) }), rowsFree},
+		return normalizeEps(each(s, expOrPlusOne))
+	}), rowsOneUpToEps},
+	VariantDot: {fromScores(func(s []float64) []float64 { return append([]float64(nil), s...) }), rowsFree},
 	// p = s / max(|Σ s|, 1).
-	VariantLinearNorm: {fromScores(func(s []float64) []float64 {
+	VariantDotNorm: {fromScores(func(s []float64) []float64 {
 		var sum float64
 		for _, x := range s {
 			sum += x
@@ -78,6 +75,100 @@ var oracles = map[string]variantOracle{
 	VariantReluNorm: {fromScores(func(s []float64) []float64 {
 		return normalize(each(s, func(x float64) float64 { return math.Max(x, 0) }))
 	}), rowsOneOrZero},
+	// p = 1 / (n + 1e-9) on the n visible keys (the paper's uniform).
+	VariantUniform: {func(q []float64, ks [][]float64) []float64 {
+		return normalizeEps(each(make([]float64, len(ks)), func(float64) float64 { return 1 }))
+	}, rowsOneUpToEps},
+	// p_j = φ(q)·φ(k_j), φ = elu + 1 elementwise, no 1/√HD (the paper's linear_unnorm).
+	VariantKernel: {kernelWeights, rowsFree},
+	// The same divided by Σ + 1e-9 (the paper's linear).
+	VariantKernelNorm: {func(q []float64, ks [][]float64) []float64 {
+		return normalizeEps(kernelWeights(q, ks))
+	}, rowsOneUpToEps},
+	// p_j = φ(q)·φ(k_j)/√HD with φ the MLP oracleMLP (the paper's mlp_unnorm).
+	VariantMLP: {mlpWeights, rowsFree},
+	// The same divided by max(|Σ|, 1) (the paper's mlp_norm).
+	VariantMLPNorm: {func(q []float64, ks [][]float64) []float64 {
+		p := mlpWeights(q, ks)
+		var sum float64
+		for _, x := range p {
+			sum += x
+		}
+		d := math.Max(math.Abs(sum), 1)
+		return each(p, func(x float64) float64 { return x / d })
+	}, rowsFree},
+}
+
+// normalizeEps divides by the sum + 1e-9, the paper's row normalization.
+func normalizeEps(p []float64) []float64 {
+	var sum float64
+	for _, x := range p {
+		sum += x
+	}
+	return each(p, func(x float64) float64 { return x / (sum + 1e-9) })
+}
+
+// expOrPlusOne is elu(x) + 1 written as x + 1 for x > 0 and e^x otherwise
+// (eluPlusOne's e^x − 1 + 1 loses e^x's digits for x ≪ 0, which a row
+// normalized by Σ + 1e-9 can magnify).
+func expOrPlusOne(x float64) float64 {
+	if x > 0 {
+		return x + 1
+	}
+	return math.Exp(x)
+}
+
+// kernelWeights is φ(q)·φ(k_j) for every visible key, φ = elu + 1.
+func kernelWeights(q []float64, ks [][]float64) []float64 {
+	p := make([]float64, len(ks))
+	for j, k := range ks {
+		for d := range q {
+			p[j] += expOrPlusOne(q[d]) * expOrPlusOne(k[d])
+		}
+	}
+	return p
+}
+
+// oracleMLP is φ of the MLP variants in the forward tests: HD 3 → 12 → 3,
+// float32-representable so that the float32 runs see the same function.
+var oracleMLP = func() mlpParams {
+	p := randMLP(rand.New(rand.NewPCG(21, 21)), 3, 12, 0.7)
+	for _, x := range [][]float64{p.w1, p.b1, p.w2, p.b2} {
+		for i := range x {
+			x[i] = float64(float32(x[i]))
+		}
+	}
+	return p
+}()
+
+// mlpWeights is φ(q)·φ(k_j)/√HD for every visible key, with
+// φ(x) = gelu(x·W1 + b1)·W2 + b2, gelu(u) = ½u(1 + erf(u/√2)).
+func mlpWeights(q []float64, ks [][]float64) []float64 {
+	hd, f := len(q), len(oracleMLP.b1)
+	phi := func(x []float64) []float64 {
+		y := append([]float64(nil), oracleMLP.b2...)
+		for c := 0; c < f; c++ {
+			u := oracleMLP.b1[c]
+			for i := 0; i < hd; i++ {
+				u += x[i] * oracleMLP.w1[i*f+c]
+			}
+			a := 0.5 * u * (1 + math.Erf(u/math.Sqrt2))
+			for j := 0; j < hd; j++ {
+				y[j] += a * oracleMLP.w2[c*hd+j]
+			}
+		}
+		return y
+	}
+	fq := phi(q)
+	p := make([]float64, len(ks))
+	for j, k := range ks {
+		fk := phi(k)
+		for d := range fq {
+			p[j] += fq[d] * fk[d]
+		}
+		p[j] /= math.Sqrt(float64(hd))
+	}
+	return p
 }
 
 // fromScores turns a formula on the scores s_j = q·k_j/√HD into a weights func.
@@ -128,14 +219,6 @@ func normalizeLogs(l []float64) []float64 {
 
 func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
-// logSigmoid is log σ(x) = −log(1 + e^{−x}) = x − log(1 + e^x).
-func logSigmoid(x float64) float64 {
-	if x > 0 {
-		return -math.Log1p(math.Exp(-x))
-	}
-	return x - math.Log1p(math.Exp(x))
-}
-
 // eluPlusOne is elu(x) + 1: x + 1 for x > 0, (e^x − 1) + 1 otherwise.
 func eluPlusOne(x float64) float64 {
 	if x > 0 {
@@ -175,7 +258,7 @@ var oracleCases = []oracleCase{
 // (B·T, D), widened to float64.
 func forward[T gop.Float](t *testing.T, v string, c oracleCase) (cfg MultiHeadConfig, qkv, kvb, w, out []float64) {
 	t.Helper()
-	cfg = MultiHeadConfig{B: 2, T: 5, H: 2, HD: 3, Causal: c.causal, Variant: v, KVBias: c.kvb}
+	cfg = MultiHeadConfig{B: 2, T: 5, H: 2, HD: 3, Causal: c.causal, Variant: v, KVBias: c.kvb, MLPHidden: len(oracleMLP.b1)}
 	d := cfg.H * cfg.HD
 	rng := rand.New(rand.NewPCG(5, uint64(c.scale)))
 	round := func(x []float64) []T {
@@ -199,7 +282,15 @@ func forward[T gop.Float](t *testing.T, v string, c oracleCase) (cfg MultiHeadCo
 		kvb = randn(rng, 2*d, c.scale)
 		kvbNode = G.NodeFromAny(g, tensor.New(tensor.WithShape(2, d), tensor.WithBacking(round(kvb))))
 	}
-	o, op, err := NewMultiHead[T](x, kvbNode, cfg)
+	var mlp *MLPNodes
+	if VariantHasMLP(v) {
+		p := oracleMLP
+		mk := func(x []float64, shape ...int) *G.Node {
+			return G.NodeFromAny(g, tensor.New(tensor.WithShape(shape...), tensor.WithBacking(round(append([]float64(nil), x...)))))
+		}
+		mlp = &MLPNodes{mk(p.w1, cfg.HD, cfg.MLPHidden), mk(p.b1, cfg.MLPHidden), mk(p.w2, cfg.MLPHidden, cfg.HD), mk(p.b2, cfg.HD)}
+	}
+	o, op, err := NewMultiHeadMLP[T](x, kvbNode, mlp, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +339,7 @@ func TestVariantRowSums(t *testing.T) {
 	for _, v := range Variants() {
 		t.Run(v, func(t *testing.T) {
 			o := oracleFor(t, v)
-			if got, want := VariantRowsSumToOne(v), o.rows == rowsSumToOne; got != want {
+			if got, want := VariantRowsSumToOne(v), o.rows == rowsSumToOne || o.rows == rowsOneUpToEps; got != want {
 				t.Errorf("VariantRowsSumToOne(%q) = %v, want %v", v, got, want)
 			}
 			for _, c := range oracleCases {
@@ -293,7 +384,7 @@ func checkRowSums(t *testing.T, rows rowSum, tol float64, run func() (MultiHeadC
 		switch rows {
 		case rowsSumToOne:
 			ok = math.Abs(sum-1) <= tol
-		case rowsAtMostOne:
+		case rowsAtMostOne, rowsOneUpToEps:
 			ok = sum >= 0 && sum <= 1+tol
 		case rowsOneOrZero:
 			ok = sum == 0 || math.Abs(sum-1) <= tol

@@ -10,21 +10,40 @@ import (
 	"github.com/sinklab/sinklab/attention/vmath"
 )
 
-// Attention variants (config key model.attention): how a row of scores s
-// becomes a row of attention weights p over the visible keys.
+// Attention variants (config key model.attention): how the query and key rows
+// of a head become a row of attention weights p over the visible keys. s is
+// the score q·k/√HD of the query row against each visible key; M keeps the
+// visible keys (the causal mask, or all keys). The paper's twelve types
+// (Varre, Rofin, Flammarion 2026, SCIENCE.md §2) are accepted under the
+// paper's names too (PaperVariants, CanonicalVariant); ε = 1e-9 is the paper's
+// guard in a row-sum denominator.
 const (
-	VariantSoftmax     = "softmax"      // p = e^s / Σe^s
+	VariantSoftmax     = "softmax"      // p = e^s / Σe^s (paper: softmax)
 	VariantSoftmax1    = "softmax1"     // p = e^s / (1 + Σe^s): a head may attend to nothing
-	VariantSigmoid     = "sigmoid"      // p = sigmoid(s), unnormalized
-	VariantSigmoidNorm = "sigmoid-norm" // p = sigmoid(s) / Σ sigmoid(s)
-	VariantElu         = "elu"          // p = elu(s) + 1, unnormalized
-	VariantEluNorm     = "elu-norm"     // p = (elu(s)+1) / Σ(elu(s)+1)
-	VariantLinear      = "linear"       // p = s, unnormalized
-	VariantLinearNorm  = "linear-norm"  // p = s / max(|Σs|, 1)
+	VariantSigmoid     = "sigmoid"      // p = sigmoid(s), unnormalized (paper: sigmoid_unnorm)
+	VariantSigmoidNorm = "sigmoid-norm" // p = sigmoid(s) / (Σ sigmoid(s) + ε) (paper: sigmoid_norm)
+	VariantElu         = "elu"          // p = elu(s) + 1, unnormalized (paper: coupled_linear_unnorm)
+	VariantEluNorm     = "elu-norm"     // p = (elu(s)+1) / (Σ(elu(s)+1) + ε) (paper: coupled_linear_norm)
+	VariantDot         = "dot"          // p = s, unnormalized, signed (paper: raw_dotproduct_unnorm)
+	VariantDotNorm     = "dot-norm"     // p = s / max(|Σs|, 1), signed (paper: raw_dotproduct_norm)
 	VariantReluNorm    = "relu-norm"    // p = relu(s) / Σ relu(s) (0 when all s ≤ 0)
+	VariantUniform     = "uniform"      // p = 1 / (n + ε) on the n visible keys (paper: uniform)
+	// VariantKernel is kernel linear attention: p_j = φ(q)·φ(k_j) with
+	// φ(x) = elu(x) + 1 elementwise and no 1/√HD, unnormalized (paper:
+	// linear_unnorm). The weights are positive.
+	VariantKernel = "kernel"
+	// VariantKernelNorm is VariantKernel divided by its row sum + ε (paper: linear).
+	VariantKernelNorm = "kernel-norm"
+	// VariantMLP is MLP attention: p_j = φ(q)·φ(k_j)/√HD with φ a learned MLP
+	// HD → F → HD with an exact (erf) GELU, one per layer shared by the heads,
+	// unnormalized and signed (paper: mlp_unnorm). See MLPNodes.
+	VariantMLP = "mlp"
+	// VariantMLPNorm is VariantMLP divided by max(|Σs|, 1) (paper: mlp_norm).
+	VariantMLPNorm = "mlp-norm"
 )
 
-// attnVariant is a variant as an integer for the row loops.
+// attnVariant is a variant as an integer for the row loops; its value is the
+// variant's index in variantNames.
 type attnVariant uint8
 
 const (
@@ -34,35 +53,175 @@ const (
 	avSigmoidNorm
 	avElu
 	avEluNorm
-	avLinear
-	avLinearNorm
+	avDot
+	avDotNorm
 	avReluNorm
+	avUniform
+	avKernel
+	avKernelNorm
+	avMLP
+	avMLPNorm
 )
 
 var variantNames = []string{VariantSoftmax, VariantSoftmax1, VariantSigmoid, VariantSigmoidNorm,
-	VariantElu, VariantEluNorm, VariantLinear, VariantLinearNorm, VariantReluNorm}
+	VariantElu, VariantEluNorm, VariantDot, VariantDotNorm, VariantReluNorm, VariantUniform,
+	VariantKernel, VariantKernelNorm, VariantMLP, VariantMLPNorm}
 
-// Variants lists the attention variant names.
-func Variants() []string { return slices.Clone(variantNames) }
-
-func parseVariant(name string) (attnVariant, error) {
-	i := slices.Index(variantNames, name)
-	if i < 0 {
-		return 0, fmt.Errorf("attention: unknown variant %q (want one of %s)", name, strings.Join(variantNames, ", "))
-	}
-	return attnVariant(i), nil
+// paperVariants maps the paper's twelve attention types, in the order of its
+// code (tml-epfl/softmax, src/attention.py), to the variants they mean.
+var paperVariants = []struct{ paper, name string }{
+	{"softmax", VariantSoftmax},
+	{"uniform", VariantUniform},
+	{"sigmoid_norm", VariantSigmoidNorm},
+	{"sigmoid_unnorm", VariantSigmoid},
+	{"linear", VariantKernelNorm},
+	{"linear_unnorm", VariantKernel},
+	{"coupled_linear_norm", VariantEluNorm},
+	{"coupled_linear_unnorm", VariantElu},
+	{"raw_dotproduct_norm", VariantDotNorm},
+	{"raw_dotproduct_unnorm", VariantDot},
+	{"mlp_norm", VariantMLPNorm},
+	{"mlp_unnorm", VariantMLP},
 }
 
-// VariantRowsSumToOne reports whether a variant's rows always sum to 1 over the
-// visible keys (softmax and the *-norm variants except linear-norm and
-// relu-norm, which can give rows summing to other values).
+// renamedVariants are names sinklab once used for other variants: refused with
+// a hint rather than silently given a new meaning. ("linear", sinklab's old
+// name for dot, is the paper's name for kernel-norm and means that now.)
+var renamedVariants = map[string]string{"linear-norm": VariantDotNorm}
+
+// feature is the map applied to the query and key rows before their dot
+// product.
+type feature uint8
+
+const (
+	featNone feature = iota // scores from q and k themselves
+	featElu1                // elu(x) + 1 elementwise
+	featMLP                 // the learned MLP φ of MLPNodes
+)
+
+// feature returns the variant's feature map.
+func (v attnVariant) feature() feature {
+	switch v {
+	case avKernel, avKernelNorm:
+		return featElu1
+	case avMLP, avMLPNorm:
+		return featMLP
+	}
+	return featNone
+}
+
+// scaled reports whether the scores are divided by √HD (every variant but the
+// kernel linear attention).
+func (v attnVariant) scaled() bool { return v.feature() != featElu1 }
+
+// Variants lists the canonical attention variant names (the names a resolved
+// config stores).
+func Variants() []string { return slices.Clone(variantNames) }
+
+// PaperVariants lists the paper's twelve attention type names in the paper's
+// order. Each is accepted wherever a variant name is; CanonicalVariant maps it
+// to the variant it means.
+func PaperVariants() []string {
+	names := make([]string, len(paperVariants))
+	for i, p := range paperVariants {
+		names[i] = p.paper
+	}
+	return names
+}
+
+// VariantNames lists every accepted name: the canonical names, then the
+// paper's names that differ from them.
+func VariantNames() []string {
+	names := Variants()
+	for _, p := range paperVariants {
+		if !slices.Contains(names, p.paper) {
+			names = append(names, p.paper)
+		}
+	}
+	return names
+}
+
+// PaperName returns the paper's name for a variant (canonical or paper name),
+// or "" when the paper has no such type (softmax1, relu-norm).
+func PaperName(name string) string {
+	c, err := CanonicalVariant(name)
+	if err != nil {
+		return ""
+	}
+	for _, p := range paperVariants {
+		if p.name == c {
+			return p.paper
+		}
+	}
+	return ""
+}
+
+// CanonicalVariant resolves a variant name, canonical or the paper's, to the
+// canonical name. A paper name means what the paper means: "linear" is the
+// paper's kernel attention, kernel-norm (sinklab's raw dot product, once named
+// linear, is dot). The error for an unknown name lists every valid name on one
+// line.
+func CanonicalVariant(name string) (string, error) {
+	if slices.Contains(variantNames, name) {
+		return name, nil
+	}
+	for _, p := range paperVariants {
+		if p.paper == name {
+			return p.name, nil
+		}
+	}
+	if to, ok := renamedVariants[name]; ok {
+		return "", fmt.Errorf("attention %q was renamed %q (want one of %s)", name, to, strings.Join(VariantNames(), ", "))
+	}
+	return "", fmt.Errorf("unknown attention %q (want one of %s)", name, strings.Join(VariantNames(), ", "))
+}
+
+func parseVariant(name string) (attnVariant, error) {
+	c, err := CanonicalVariant(name)
+	if err != nil {
+		return 0, fmt.Errorf("attention: %w", err)
+	}
+	return attnVariant(slices.Index(variantNames, c)), nil
+}
+
+// VariantRowsSumToOne reports whether a variant's rows sum to 1 over the
+// visible keys: softmax, uniform and the row-sum normalized variants
+// (sigmoid-norm, elu-norm, kernel-norm), up to the paper's ε in the
+// denominator (a row sums to Σ/(Σ + 1e-9)). False for softmax1 (rows sum to
+// less), relu-norm (a row can be all zero) and the variants divided by
+// max(|Σ|, 1) or not normalized. Unknown names give false.
 func VariantRowsSumToOne(name string) bool {
-	switch name {
-	case VariantSoftmax, VariantSigmoidNorm, VariantEluNorm:
+	c, _ := CanonicalVariant(name)
+	switch c {
+	case VariantSoftmax, VariantUniform, VariantSigmoidNorm, VariantEluNorm, VariantKernelNorm:
 		return true
 	}
 	return false
 }
+
+// VariantSigned reports whether a variant's weights can be negative: the raw
+// dot product and MLP attention (dot, dot-norm, mlp, mlp-norm). Every other
+// variant's weights are ≥ 0 (kernel attention's φ(q)·φ(k) is a dot product of
+// positive vectors). Probes take ratios and entropy of signed maps on |A|.
+// Unknown names give false.
+func VariantSigned(name string) bool {
+	c, _ := CanonicalVariant(name)
+	switch c {
+	case VariantDot, VariantDotNorm, VariantMLP, VariantMLPNorm:
+		return true
+	}
+	return false
+}
+
+// VariantHasMLP reports whether a variant is MLP attention (mlp, mlp-norm,
+// or the paper's mlp_norm, mlp_unnorm), whose φ has parameters of its own.
+func VariantHasMLP(name string) bool {
+	av, err := parseVariant(name)
+	return err == nil && av.feature() == featMLP
+}
+
+// rowEps is the paper's ε in a row-sum denominator.
+const rowEps = 1e-9
 
 func sigm[T gop.Float](x T) T {
 	if x >= 0 {
@@ -73,7 +232,8 @@ func sigm[T gop.Float](x T) T {
 }
 
 // rowForward turns the n visible scores s[:n] into weights p[:n] (p[n:] = 0)
-// and returns the row's normalizer z (1 for unnormalized variants).
+// and returns the row's normalizer z (1 for unnormalized variants). For kernel
+// and MLP attention s holds the feature-map scores φ(q)·φ(k) (/√HD for MLP).
 func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 	clear(p[n:])
 	s, p = s[:n], p[:n]
@@ -113,13 +273,9 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 			p[j] = sigm(x)
 			sum += p[j]
 		}
-		z = sum
-		if !(sum >= 0x1p-126) { // every s ≲ −87: σ(s) = e^s to 1e-38, and σ underflows
-			expNormalize(s, p)
-			break
-		}
+		z = sum + rowEps
 		for j := range p {
-			p[j] /= sum
+			p[j] /= z
 		}
 	case avElu, avEluNorm:
 		var sum T
@@ -132,18 +288,14 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 			sum += p[j]
 		}
 		if v == avEluNorm {
-			z = sum
-			if !(sum >= 0x1p-126) { // every s ≲ −87: elu(s)+1 = e^s underflows
-				expNormalize(s, p)
-				break
-			}
+			z = sum + rowEps
 			for j := range p {
-				p[j] /= sum
+				p[j] /= z
 			}
 		}
-	case avLinear:
+	case avDot, avKernel, avMLP:
 		copy(p, s)
-	case avLinearNorm:
+	case avDotNorm, avMLPNorm:
 		var sum T
 		for _, x := range s {
 			sum += x
@@ -151,6 +303,20 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 		z = max(T(math.Abs(float64(sum))), 1)
 		for j, x := range s {
 			p[j] = x / z
+		}
+	case avKernelNorm:
+		var sum T
+		for _, x := range s {
+			sum += x
+		}
+		z = sum + rowEps
+		for j, x := range s {
+			p[j] = x / z
+		}
+	case avUniform:
+		z = T(n) + rowEps
+		for j := range p {
+			p[j] = 1 / z
 		}
 	case avReluNorm:
 		var sum T
@@ -168,22 +334,9 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 	return z
 }
 
-// expNormalize writes p = e^s / Σe^s with the exponent shifted by max s: the
-// weights of sigmoid-norm and elu-norm when every e^s underflows.
-func expNormalize[T gop.Float](s, p []T) {
-	m := slices.Max(s)
-	var sum T
-	for j, x := range s {
-		p[j] = gop.Exp(x - m)
-		sum += p[j]
-	}
-	for j := range p {
-		p[j] /= sum
-	}
-}
-
 // rowBackward writes ds[:n] = (∂p/∂s)ᵀ dp for one row (ds[n:] = 0), given the
-// scores s, the weights p and the normalizer z from rowForward.
+// scores s, the weights p and the normalizer z from rowForward. For the
+// row-sum normalizers z includes ε, so p·z is the unnormalized weight.
 func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 	clear(ds[n:])
 	s, p, dp, ds = s[:n], p[:n], dp[:n], ds[:n]
@@ -221,9 +374,15 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 				ds[j] = p[j] * (dp[j] - pdp) // e^x / z = p
 			}
 		}
-	case avLinear:
+	case avDot, avKernel, avMLP:
 		copy(ds, dp)
-	case avLinearNorm:
+	case avKernelNorm:
+		for j := range ds {
+			ds[j] = (dp[j] - pdp) / z
+		}
+	case avUniform:
+		clear(ds)
+	case avDotNorm, avMLPNorm:
 		var sum T
 		for _, x := range s {
 			sum += x

@@ -34,9 +34,10 @@ type Capture struct {
 	Score []bool
 
 	Causal     bool // attention is causally masked
-	Normalized bool // rows of Attn sum to 1 (softmax, *-norm variants); false for sigmoid, elu, linear, softmax1
-	// Signed marks a variant whose weights can be negative (linear,
-	// linear-norm): ratios are then taken of |A| (see metrics.go).
+	Normalized bool // rows of Attn sum to 1 (attention.VariantRowsSumToOne and no key/value bias)
+	// Signed marks a variant whose weights can be negative (dot, dot-norm,
+	// mlp, mlp-norm: attention.VariantSigned): ratios are then taken of |A|
+	// (see metrics.go).
 	Signed    bool
 	SinkToken bool // position 0 is a learned sink token rather than BOS
 	// Variant is the attention variant name (model.attention), recorded with the rows.

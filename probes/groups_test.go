@@ -196,7 +196,7 @@ func TestRowGroupsSinkTokenAndCLS(t *testing.T) {
 	}
 }
 
-// TestSignedRatiosOnAbs: on a signed (linear) map, every ratio is of |A|, so a
+// TestSignedRatiosOnAbs: on a signed (dot) map, every ratio is of |A|, so a
 // head whose signed sums would give a BOS ratio of 1 is not a sink head; the
 // raw signed sums stay in abs_attn_bos / abs_attn_all / row_mass.
 func TestSignedRatiosOnAbs(t *testing.T) {
@@ -239,7 +239,7 @@ func TestSignedRatiosOnAbs(t *testing.T) {
 	}
 
 	// Through a capture: Capture.Signed reaches the rows.
-	c := &Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{a}, Causal: true, Signed: true, Variant: "linear"}
+	c := &Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{a}, Causal: true, Signed: true, Variant: "dot"}
 	heads, _, _ := MeasureCapture(c, 0.3)
 	if heads[0].IsSinkHead || math.Abs(heads[0].BOSSinkScore-s.BOSSinkScore) > 1e-12 {
 		t.Errorf("signed capture row: %+v", heads[0])

@@ -15,9 +15,10 @@ import (
 //     diagonal are ignored even if non-zero); in a non-causal map every row has
 //     all T keys.
 //   - Â. Metrics defined on the normalized map use Âᵢⱼ = |Aᵢⱼ| / Σⱼ|Aᵢⱼ|. For the
-//     non-negative maps of every variant but "linear" this is exactly A / rowsum
-//     (SCIENCE.md §3); for maps with negative entries it is the |α|/Σ|α| rule of
-//     SCIENCE.md §1 (E2), the only choice that keeps Â a distribution.
+//     non-negative maps of every variant but the signed ones (dot, mlp:
+//     attention.VariantSigned) this is exactly A / rowsum (SCIENCE.md §3); for
+//     maps with negative entries it is the |α|/Σ|α| rule of SCIENCE.md §1
+//     (E2), the only choice that keeps Â a distribution.
 //   - Zero-mass rows (Σⱼ|Aᵢⱼ| = 0, e.g. a ReLU row that is off) have no Â: they
 //     are left out of entropy, entropy_norm and sparsity, and contribute 0 to
 //     row_mass, first_token_mass and the BOS sink score's sums. 0·log 0 = 0 for
@@ -29,8 +30,8 @@ import (
 //     bos_sink_score, row_mass and the paper's abs_attn_bos / abs_attn_all. For
 //     unnormalized variants first_token_mass can therefore exceed 1; read it
 //     beside row_mass.
-//   - Signed maps (Capture.Signed: linear attention, whose weights can be
-//     negative). Ratios of signed sums are meaningless (SCIENCE.md §3), so
+//   - Signed maps (Capture.Signed: dot and mlp attention, whose weights can
+//     be negative). Ratios of signed sums are meaningless (SCIENCE.md §3), so
 //     every ratio (bos_sink_score, rel_attn_bos, rel_attn_bos_global,
 //     rel_attn_max) is taken of |A|, and is_sink_head comes from that |A|
 //     ratio. The raw signed sums (first_token_mass, row_mass, abs_attn_bos,
@@ -64,7 +65,7 @@ type HeadMap struct {
 	T      int
 	Head   int  // which head of A, 0-based
 	Causal bool // rows see only keys j ≤ i
-	// Signed marks a variant whose weights can be negative (linear attention):
+	// Signed marks a variant whose weights can be negative (dot, mlp):
 	// every ratio (bos_sink_score, rel_attn_bos, rel_attn_bos_global) is then
 	// taken of |A|, never of signed sums. Entropy and sparsity always use Â.
 	Signed bool

@@ -272,7 +272,7 @@ func refHead(a [][][]float64, causal bool) HeadStats { // a[b][i][j], 0-based
 }
 
 // TestMeasureHeadOracle compares MeasureHead with the one-metric-at-a-time
-// reference on random maps of several heads, including signed (linear) maps.
+// reference on random maps of several heads, including signed (dot) maps.
 func TestMeasureHeadOracle(t *testing.T) {
 	for _, tc := range []struct {
 		name         string

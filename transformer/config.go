@@ -34,7 +34,10 @@ type ModelConfig struct {
 	// Causal masks attention to earlier positions. Default: the task's
 	// (true for next-token tasks, false for classification).
 	Causal bool `json:"causal"`
-	// Attention is the attention variant (attention.Variants()). Default softmax.
+	// Attention is the attention variant: one of attention.Variants(), or the
+	// paper's name for it (attention.PaperVariants(), e.g. raw_dotproduct_norm);
+	// Validate stores the canonical name. MLP attention's φ has hidden width
+	// mlp_ratio·d_head, as in the paper. Default softmax.
 	Attention string `json:"attention"`
 	// SinkToken prepends a learned vector to every sequence (StreamingLLM's
 	// sink token). Default false.
@@ -241,8 +244,14 @@ func (c *Config) TotalSteps() int {
 	return c.Train.Steps
 }
 
-// Validate checks the configuration and names the first bad key.
+// Validate checks the configuration and names the first bad key. It resolves
+// model.attention to its canonical name (attention.CanonicalVariant).
 func (c *Config) Validate() error {
+	att, err := attention.CanonicalVariant(c.Model.Attention)
+	if err != nil {
+		return fmt.Errorf("model.attention = %q: %v", c.Model.Attention, err)
+	}
+	c.Model.Attention = att
 	m := c.Model
 	switch {
 	case m.DModel < 1:
@@ -257,8 +266,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model.positions = %q: want learned-add, concat or none", m.Positions)
 	case m.Positions == PosConcat && m.DModel%2 != 0:
 		return fmt.Errorf("model.positions = concat needs an even model.d_model, got %d", m.DModel)
-	case !slices.Contains(attention.Variants(), m.Attention):
-		return fmt.Errorf("model.attention = %q: want one of %v", m.Attention, attention.Variants())
 	case m.Precision != "float32" && m.Precision != "float64":
 		return fmt.Errorf("model.precision = %q: want float32 or float64", m.Precision)
 	case m.Init != InitTorch && m.Init != InitGPT2:
@@ -325,7 +332,6 @@ func (c *Config) Validate() error {
 func variantNormalized(v string) bool { return attention.VariantRowsSumToOne(v) }
 
 // variantSigned reports whether a variant's weights can be negative (the
-// probes then take ratios of |A|): the linear (raw dot-product) variants.
-func variantSigned(v string) bool {
-	return v == attention.VariantLinear || v == attention.VariantLinearNorm
-}
+// probes then take ratios of |A|): the raw dot product and MLP attention
+// (attention.VariantSigned).
+func variantSigned(v string) bool { return attention.VariantSigned(v) }

@@ -33,6 +33,8 @@ func TestTorchReproducesLogits(t *testing.T) {
 		"gpt2-init/tanh-gelu/no-output-bias": func(c *Config) {
 			c.Model.Init, c.Model.GELU, c.Model.UnembedBias = InitGPT2, GeluTanh, false
 		},
+		"kv-bias/mlp-norm":     func(c *Config) { c.Model.KVBias, c.Model.Attention = true, "mlp-norm" },
+		"linear (kernel-norm)": func(c *Config) { c.Model.Attention = "kernel-norm" },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -57,10 +57,13 @@ func (m *Model[T]) NumParams() int {
 // q, k, v and o projections (here fused as W_QKV), the MLP's input and the
 // unembedding, 4d for the MLP's output; LayerNorm gains 1 and biases 0. The
 // sink token is an embedding (N(0, 1)); the key/value biases are biases of the
-// d-wide projections (U(±1/√d)).
+// d-wide projections (U(±1/√d)). MLP attention's φ (blocks.{l}.attn.mlp.*,
+// d_head → mlp_ratio·d_head → d_head, the paper's attn_mlp) is two Linears:
+// fan-in d_head, then mlp_ratio·d_head.
 //
 // gpt2: weights N(0, init_std²), residual output projections (W_O and the
-// MLP's W_out) N(0, init_std²/(2·n_layers)), biases 0, LayerNorm gains 1.
+// MLP's W_out) N(0, init_std²/(2·n_layers)), biases 0, LayerNorm gains 1;
+// φ's weights N(0, init_std²).
 //
 // cfg.Vocab, cfg.NCtx and cfg.DOut must be resolved.
 func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T], error) {
@@ -130,6 +133,13 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 				kv = normal(cfg.InitStd)
 			}
 			add(b+"attn.kv_bias", false, kv, 2, d)
+		}
+		if attention.VariantHasMLP(cfg.Attention) { // φ of MLP attention, shared by the heads
+			hd, fa := m.HD(), cfg.MLPRatio*m.HD()
+			add(b+"attn.mlp.W_in", true, weight(hd), hd, fa)
+			add(b+"attn.mlp.b_in", false, bias(hd), fa)
+			add(b+"attn.mlp.W_out", true, weight(fa), fa, hd)
+			add(b+"attn.mlp.b_out", false, bias(fa), hd)
 		}
 		add(b+"attn.W_O", true, resWeight(d), d, d)
 		add(b+"attn.b_O", false, bias(d), d)
@@ -207,8 +217,14 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 			return nil, err
 		}
 		gr.qkv = append(gr.qkv, qkv.Op().(*linearOp[T]))
-		a, aop, err := attention.NewMultiHead[T](qkv, node[pre+"attn.kv_bias"], attention.MultiHeadConfig{
-			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias})
+		var phi *attention.MLPNodes
+		if attention.VariantHasMLP(cfg.Attention) {
+			phi = &attention.MLPNodes{W1: node[pre+"attn.mlp.W_in"], B1: node[pre+"attn.mlp.b_in"],
+				W2: node[pre+"attn.mlp.W_out"], B2: node[pre+"attn.mlp.b_out"]}
+		}
+		a, aop, err := attention.NewMultiHeadMLP[T](qkv, node[pre+"attn.kv_bias"], phi, attention.MultiHeadConfig{
+			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias,
+			MLPHidden: cfg.MLPRatio * (d / cfg.Heads)})
 		if err != nil {
 			return nil, err
 		}

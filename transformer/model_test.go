@@ -26,6 +26,10 @@ func TestModelGradCheck(t *testing.T) {
 		"no-ln/no-mlp":       func(c *ModelConfig) { c.PreLN, c.MLP = false, false },
 		"sigmoid":            func(c *ModelConfig) { c.Attention = attention.VariantSigmoid },
 		"softmax1":           func(c *ModelConfig) { c.Attention = attention.VariantSoftmax1 },
+		"mlp_norm+kv-bias":   func(c *ModelConfig) { c.Attention, c.KVBias = "mlp_norm", true }, // the paper's name
+		"mlp":                func(c *ModelConfig) { c.Attention = attention.VariantMLP },
+		"linear (kernel)":    func(c *ModelConfig) { c.Attention = "linear" },
+		"uniform":            func(c *ModelConfig) { c.Attention = attention.VariantUniform },
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -38,6 +38,22 @@ func TestTanh32(t *testing.T) {
 	}
 }
 
+func TestErf32(t *testing.T) {
+	var worst float64
+	for x := -8.0; x <= 8; x += 1e-3 {
+		worst = math.Max(worst, math.Abs(float64(Erf(float32(x)))-math.Erf(x)))
+	}
+	if worst > 5e-7 {
+		t.Fatalf("float32 erf: largest absolute error %g > 5e-7", worst)
+	}
+	if Erf(2.5) != math.Erf(2.5) {
+		t.Fatal("float64 Erf is not math.Erf")
+	}
+	if v := Erf(float32(math.NaN())); v == v {
+		t.Fatalf("Erf(NaN) = %v", v)
+	}
+}
+
 func BenchmarkExp32(b *testing.B) {
 	s := float32(0)
 	for i := 0; i < b.N; i++ {

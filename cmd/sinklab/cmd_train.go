@@ -72,7 +72,7 @@ synthetic task and writes runs/<run-id>/: config.json, metrics/ (one Parquet par
 flush), probes/ and layers/ (per-head and per-layer sink metrics at probe steps).
 
 The configuration is resolved in order: the task's defaults, then --config FILE.yaml,
-then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.`,
+then every --set key=value. Unknown keys are errors. Keys are printed by --print-config.` + attentionHelp(),
 		Example: `  sinklab train                                   # the paper's recipe on induction: learned in 400 steps, layer-1 sink heads form
   sinklab train --config docs/configs/paper/induction.yaml   # the paper's run (10 epochs)
   sinklab train --task copy --steps 300

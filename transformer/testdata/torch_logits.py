@@ -46,15 +46,21 @@ def normalize(s, visible, variant):
         return e / z
     if variant in ("sigmoid", "sigmoid-norm"):
         p = torch.sigmoid(s) * visible
-        return p if variant == "sigmoid" else p / p.sum(-1, keepdim=True)
+        return p if variant == "sigmoid" else p / (p.sum(-1, keepdim=True) + 1e-9)
     if variant in ("elu", "elu-norm"):
         p = (F.elu(s) + 1) * visible
-        return p if variant == "elu" else p / p.sum(-1, keepdim=True)
-    if variant == "linear":
+        return p if variant == "elu" else p / (p.sum(-1, keepdim=True) + 1e-9)
+    if variant in ("dot", "kernel", "mlp"):
         return s * visible
-    if variant == "linear-norm":
+    if variant == "kernel-norm":
+        p = s * visible
+        return p / (p.sum(-1, keepdim=True) + 1e-9)
+    if variant in ("dot-norm", "mlp-norm"):
         p = s * visible
         return p / p.sum(-1, keepdim=True).abs().clamp(min=1)
+    if variant == "uniform":
+        p = visible.to(s.dtype)
+        return p / (p.sum(-1, keepdim=True) + 1e-9)
     if variant == "relu-norm":
         p = torch.relu(s) * visible
         z = p.sum(-1, keepdim=True)
@@ -88,7 +94,13 @@ def forward(W, mc, tokens):
             kb = W[p + "attn.kv_bias"]
             k = torch.cat([kb[0].reshape(1, H, 1, HD).expand(B, H, 1, HD), k], dim=2)
             v = torch.cat([kb[1].reshape(1, H, 1, HD).expand(B, H, 1, HD), v], dim=2)
-        s = q @ k.transpose(-2, -1) / math.sqrt(HD)
+        if mc["attention"] in ("kernel", "kernel-norm"):  # the paper's linear attention: no 1/sqrt(HD)
+            s = (F.elu(q) + 1) @ (F.elu(k) + 1).transpose(-2, -1)
+        elif mc["attention"] in ("mlp", "mlp-norm"):  # one exact-GELU MLP per layer, shared by the heads
+            phi = lambda x: F.gelu(x @ W[p + "attn.mlp.W_in"] + W[p + "attn.mlp.b_in"]) @ W[p + "attn.mlp.W_out"] + W[p + "attn.mlp.b_out"]
+            s = phi(q) @ phi(k).transpose(-2, -1) / math.sqrt(HD)
+        else:
+            s = q @ k.transpose(-2, -1) / math.sqrt(HD)
         a = normalize(s, visible.expand_as(s), mc["attention"])
         o = (a @ v).transpose(1, 2).reshape(B, Tp, D)
         x = x + o @ W[p + "attn.W_O"] + W[p + "attn.b_O"]
