@@ -303,7 +303,7 @@ func (c *Config) Validate() error {
 	case t.Steps > 0 && t.Epochs > 0:
 		return fmt.Errorf("train.steps = %d and train.epochs = %d are both set: set one of them", t.Steps, t.Epochs)
 	case t.Steps < 0 || t.Epochs < 0 || t.Steps == 0 && t.Epochs == 0:
-		return fmt.Errorf("train.steps (or train.epochs) must be ≥ 1, got steps %d, epochs %d", t.Steps, t.Epochs)
+		return fmt.Errorf("train.steps must be ≥ 1 (or train.epochs ≥ 1), got steps %d, epochs %d", t.Steps, t.Epochs)
 	case t.Epochs > 0 && c.Data.Pool < 1:
 		return fmt.Errorf("train.epochs needs a fixed pool of sequences to pass over: set data.pool ≥ 1")
 	case t.Batch < 1:

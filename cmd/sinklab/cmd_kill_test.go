@@ -123,7 +123,7 @@ func readFinished[T any](t *testing.T, dir string) []T {
 func checkKilled(t *testing.T, r *killedRun) int64 {
 	t.Helper()
 	ms := readFinished[probes.MetricsRow](t, filepath.Join(r.dir, probes.MetricsDir))
-	hs := readFinished[probes.HeadRow](t, filepath.Join(r.dir, probes.ProbesDir))
+	hs := probes.HeadRowsOf(readFinished[probes.HeadRow](t, filepath.Join(r.dir, probes.ProbesDir)), probes.GroupAll)
 	ls := readFinished[probes.LayerRow](t, filepath.Join(r.dir, probes.LayersDir))
 	stepsOf := func(k int, get func(i int) int64) []int64 {
 		out := make([]int64, k)
@@ -134,7 +134,7 @@ func checkKilled(t *testing.T, r *killedRun) int64 {
 		return out
 	}
 	n := prefixOfSteps(t, r.dir, "metrics", stepsOf(len(ms), func(i int) int64 { return ms[i].Step }), 1, 1, 1)
-	// Probes run at step 0 and every 2 steps: 2 heads and 1 layer each.
+	// Probes run at step 0 and every 2 steps: 2 heads (group all) and 1 layer each.
 	ph := prefixOfSteps(t, r.dir, "probes", stepsOf(len(hs), func(i int) int64 { return hs[i].Step }), 0, 2, 2)
 	pl := prefixOfSteps(t, r.dir, "layers", stepsOf(len(ls), func(i int) int64 { return ls[i].Step }), 0, 2, 1)
 	if n > 0 && (ph < n-n%2 || pl < n-n%2) {
