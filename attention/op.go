@@ -51,6 +51,15 @@ type MultiHeadOp[T gop.Float] struct {
 	kbuf    []T // (B, H, Tk, HD) keys, bias slot first
 	vbuf    []T // (B, H, Tk, HD) values, bias slot first
 	s, p, z []T // scores and weights (B, H, T, Tk); row normalizers (B, H, T)
+
+	// Replicator probes (replicator.go): with CaptureGrads on, the backward
+	// keeps ∂L/∂P and ∂L/∂S of every head, (B, H, T, Tk) each; nil when off.
+	gP, gS []T
+	// A test hook (PerturbWeight): bumpEps is added to P[bumpAt] after the
+	// forward normalization, when bumpOn.
+	bumpOn  bool
+	bumpAt  int
+	bumpEps T
 }
 
 // NewMultiHead applies multi-head attention to qkv (B·T, 3D); kvb (2, D) is the
@@ -146,6 +155,9 @@ func (op *MultiHeadOp[T]) Do(vs ...G.Value) (G.Value, error) {
 			for i := 0; i < c.T; i++ {
 				op.z[bh*c.T+i] = rowForward(op.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i))
 			}
+			if op.bumpOn && op.bumpAt/(c.T*tk) == bh {
+				p[op.bumpAt%(c.T*tk)] += op.bumpEps
+			}
 			gemm(false, false, c.T, hd, tk, 1, p, tk, vb, hd, 0, op.obuf[b*c.T*d+h*hd:], d)
 		}
 	}
@@ -233,6 +245,10 @@ func (op *multiHeadBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 			for i := 0; i < c.T; i++ {
 				r := op.dp[i*tk : (i+1)*tk]
 				rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
+			}
+			if f.gP != nil {
+				copy(f.gP[bh*c.T*tk:(bh+1)*c.T*tk], op.dp)
+				copy(f.gS[bh*c.T*tk:(bh+1)*c.T*tk], op.ds)
 			}
 			dq := dqkv[b*c.T*3*d+h*hd:]
 			gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, kb, hd, 0, dq, 3*d)
