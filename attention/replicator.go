@@ -181,19 +181,25 @@ func rowJVP[T gop.Float](v attnVariant, s, p, u, pdot []T, n int, z T, scratch [
 			}
 		}
 	default:
-		// Any other variant: exact J·u from its backward, one row of J per
-		// key, (J u)_k = ⟨Jᵀe_k, u⟩; O(n²) per row.
-		e, col := scratch[:n], scratch[len(s):len(s)+n]
-		clear(e)
-		for k := range pdot {
-			e[k] = 1
-			rowBackward(v, s, p, e, col, n, z)
-			e[k] = 0
-			var acc T
-			for j, c := range col {
-				acc += c * u[j]
-			}
-			pdot[k] = acc
-		}
+		jacobianJVP(v, s, p, u, pdot, n, z, scratch)
 	}
+}
+
+// jacobianJVP writes pdot[:n] = J·u for any variant from its backward, one
+// row of J per key: (J u)_k = ⟨Jᵀe_k, u⟩; O(n²) per row. It is rowJVP's
+// fallback for variants without a closed form. scratch holds ≥ 2n values.
+func jacobianJVP[T gop.Float](v attnVariant, s, p, u, pdot []T, n int, z T, scratch []T) {
+	e, col := scratch[:len(s)], scratch[len(s):2*len(s)]
+	clear(e)
+	for k := 0; k < n; k++ {
+		e[k] = 1
+		rowBackward(v, s, p, e, col, n, z)
+		e[k] = 0
+		var acc T
+		for j := 0; j < n; j++ {
+			acc += col[j] * u[j]
+		}
+		pdot[k] = acc
+	}
+	clear(pdot[n:])
 }
