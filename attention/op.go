@@ -83,6 +83,15 @@ type MultiHeadOp[T gop.Float] struct {
 	fk   []T // f's key rows (B, H, Tk, HD)
 	u, a []T // MLP pre-activations x·W1 + b1 and activations gelu(u) (R, F)
 	dg   []T // gelu'(u) = Φ(u) + u·e^{−u²/2}/√(2π) (R, F)
+
+	// Replicator probes (replicator.go): with CaptureGrads on, the backward
+	// keeps ∂L/∂P and ∂L/∂S of every head, (B, H, T, Tk) each; nil when off.
+	gP, gS []T
+	// A test hook (PerturbWeight): bumpEps is added to P[bumpAt] after the
+	// forward normalization, when bumpOn.
+	bumpOn  bool
+	bumpAt  int
+	bumpEps T
 }
 
 // NewMultiHead applies multi-head attention to qkv (B·T, 3D); kvb (2, D) is the
@@ -272,6 +281,9 @@ func (op *MultiHeadOp[T]) attend(b, h int, q []T, ldq int, k []T) {
 	gemm(false, true, c.T, tk, hd, op.scale, q, ldq, k, hd, 0, s, tk)
 	for i := 0; i < c.T; i++ {
 		op.z[bh*c.T+i] = rowForward(op.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i))
+	}
+	if op.bumpOn && op.bumpAt/(c.T*tk) == bh {
+		p[op.bumpAt%(c.T*tk)] += op.bumpEps
 	}
 	gemm(false, false, c.T, hd, tk, 1, p, tk, op.vbuf[bh*tk*hd:(bh+1)*tk*hd], hd, 0, op.obuf[b*c.T*op.d+h*hd:], op.d)
 }
@@ -487,6 +499,10 @@ func (op *multiHeadBackOp[T]) head(b, h int, dO, q []T, ldq int, k, dq []T, lddq
 	for i := 0; i < c.T; i++ {
 		r := op.dp[i*tk : (i+1)*tk]
 		rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
+	}
+	if f.gP != nil {
+		copy(f.gP[bh*c.T*tk:(bh+1)*c.T*tk], op.dp)
+		copy(f.gS[bh*c.T*tk:(bh+1)*c.T*tk], op.ds)
 	}
 	gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, k, hd, 0, dq, lddq)
 	gemm(true, false, tk, hd, c.T, f.scale, op.ds, tk, q, ldq, 0, dk, hd)

@@ -42,4 +42,9 @@ type Capture struct {
 	SinkToken bool // position 0 is a learned sink token rather than BOS
 	// Variant is the attention variant name (model.attention), recorded with the rows.
 	Variant string
+
+	// Flow holds the replicator probes' tensors (gradients at the weights and
+	// scores, flow rates) of a forward and backward pass on the same batch;
+	// nil when the probe step ran the forward pass only.
+	Flow *Flow
 }

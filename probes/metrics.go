@@ -462,6 +462,11 @@ func (c *Capture) Validate() error {
 	if err := c.validateGroups(); err != nil {
 		return err
 	}
+	if c.Flow != nil {
+		if err := c.Flow.validate(c); err != nil {
+			return err
+		}
+	}
 	if c.Resid != nil {
 		if len(c.Resid) != c.L {
 			return fmt.Errorf("probes: capture has %d residual tensors for L=%d", len(c.Resid), c.L)
@@ -500,6 +505,11 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 			if c.Values != nil && c.Values[l] != nil {
 				vr = ValueNormRatio(c.Values[l], c.B, c.H, c.T, c.HD, h)
 			}
+			var fh FlowHead
+			if f := c.Flow; f != nil {
+				fh = FlowHead{P: f.P[l], G: f.G[l], DS: f.DS[l], PDot: f.PDot[l], B: c.B, H: c.H, T: c.T,
+					Tk: f.Tk, Off: f.Off, Head: h, Causal: c.Causal, Signed: c.Signed}
+			}
 			for _, g := range groups {
 				s := MeasureHeadRows(hm, g.Rows)
 				m.heads = append(m.heads, HeadRow{
@@ -520,6 +530,12 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 					RelAttnBOS:        s.RelAttnBOS,
 					RelAttnBOSGlobal:  s.RelAttnBOSGlobal,
 				})
+				if c.Flow != nil {
+					fs := FlowStatsRows(fh, g.Rows)
+					r := &m.heads[len(m.heads)-1]
+					r.BOSAdvantage, r.BOSDrift, r.EntropyDrift = &fs.BOSAdvantage, &fs.BOSDrift, &fs.EntropyDrift
+					r.PredictedWinner, r.MaxMassKey, r.GradNormScores = &fs.PredictedWinner, &fs.MaxMassKey, &fs.GradNormScores
+				}
 				if g.Rows == nil {
 					m.alphas = append(m.alphas, s.FirstTokenMass)
 				}

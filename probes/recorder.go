@@ -43,11 +43,15 @@ const (
 
 // Hook names (TransformerLens) the metrics are computed from.
 const (
-	HookPattern   = "blocks.{l}.attn.hook_pattern"
-	HookV         = "blocks.{l}.attn.hook_v"
-	HookResidPre  = "blocks.{l}.hook_resid_pre"
-	firstPosBOS   = "bos"
-	firstPosToken = "sink_token"
+	HookPattern  = "blocks.{l}.attn.hook_pattern"
+	HookV        = "blocks.{l}.attn.hook_v"
+	HookResidPre = "blocks.{l}.hook_resid_pre"
+	// HookGradPattern and HookGradScores are the gradients of the probe
+	// batch's loss at hook_pattern and hook_attn_scores (replicator probes).
+	HookGradPattern = "grad(blocks.{l}.attn.hook_pattern)"
+	HookGradScores  = "grad(blocks.{l}.attn.hook_attn_scores)"
+	firstPosBOS     = "bos"
+	firstPosToken   = "sink_token"
 )
 
 // probeSources maps every metric column of probes.parquet to its hook.
@@ -64,6 +68,12 @@ var probeSources = [][2]string{
 	{"abs_attn_all", HookPattern},
 	{"rel_attn_bos", HookPattern},
 	{"rel_attn_bos_global", HookPattern},
+	{"bos_advantage", HookGradPattern},
+	{"bos_drift", HookGradPattern},
+	{"entropy_drift", HookGradPattern},
+	{"predicted_winner", HookGradPattern},
+	{"max_mass_key", HookPattern},
+	{"grad_norm_scores", HookGradScores},
 }
 
 // layerSources maps every metric column of layers.parquet to its hook.

@@ -38,6 +38,15 @@ type HeadRow struct {
 	AbsAttnAll       float64 `parquet:"abs_attn_all"`
 	RelAttnBOS       float64 `parquet:"rel_attn_bos"`
 	RelAttnBOSGlobal float64 `parquet:"rel_attn_bos_global"`
+
+	// Replicator probes (SCIENCE.md §3b, see FlowStats), null when the probe
+	// step ran without the backward pass (probe.replicator = false).
+	BOSAdvantage    *float64 `parquet:"bos_advantage,optional"`
+	BOSDrift        *float64 `parquet:"bos_drift,optional"`
+	EntropyDrift    *float64 `parquet:"entropy_drift,optional"`
+	PredictedWinner *int32   `parquet:"predicted_winner,optional"`
+	MaxMassKey      *int32   `parquet:"max_mass_key,optional"`
+	GradNormScores  *float64 `parquet:"grad_norm_scores,optional"`
 }
 
 // LayerRow is one row of layers.parquet: the residual-stream metrics of one

@@ -53,7 +53,8 @@ func BenchmarkTrainInduction(b *testing.B) {
 }
 
 // BenchmarkTrainTinyProbes is BenchmarkTrainTiny with a probe pass every 50
-// steps (capture on a 16-sequence evaluation batch and every metric of
+// steps (capture on a 16-sequence evaluation batch, with the replicator
+// probes' backward pass as in training runs, and every metric of
 // probes.MeasureCapture). It times steps and probes separately in the same
 // loop and reports probe-overhead-% = (mean probe time / 50) / mean step time
 // × 100, the cost of probing every 50 steps, which a varying machine load

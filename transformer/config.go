@@ -158,6 +158,10 @@ type ProbeConfig struct {
 	// experiment (Varre et al. §4.2) run at the end of a classification run;
 	// 0 turns it off. Default 500.
 	MixingPairs int `json:"mixing_pairs"`
+	// SkipReplicator turns off the replicator probes (SCIENCE.md §3b): the
+	// probe step then runs the forward pass only and the replicator columns
+	// of probes.parquet are null. Default false (replicator probes on).
+	SkipReplicator bool `json:"skip_replicator"`
 }
 
 // CheckpointConfig describes when checkpoints are written.

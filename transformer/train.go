@@ -44,6 +44,7 @@ type Trainer[T gop.Float] struct {
 	tail   stepSet[T] // of an epoch's last, shorter batch (built when first needed)
 	cur    *stepSet[T]
 	evals  map[int]*graph[T] // forward graphs by batch size
+	probe  *graph[T]         // forward and backward graph of the replicator probes (replicator.go)
 	opt    *optimizer[T]
 	grads  [][]T     // summed gradient per parameter
 	pcg    *rand.PCG // the data stream's state (checkpointed)
@@ -339,11 +340,16 @@ func (tr *Trainer[T]) Evaluate() (EvalStats, error) {
 func (tr *Trainer[T]) HasEval() bool { return len(tr.evalBatches()) > 0 }
 
 // Capture runs the model on the fixed probe batch (the first held-out batch)
-// and returns copies of its attention maps, values and residual streams.
+// and returns copies of its attention maps, values and residual streams; with
+// the replicator probes on (probe.skip_replicator false) it runs the backward
+// pass too and fills Capture.Flow (see captureFlow).
 func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 	bs := tr.evalBatches()
 	if len(bs) == 0 {
 		return nil, errors.New("transformer: the task has no held-out set to probe on")
+	}
+	if !tr.Cfg.Probe.SkipReplicator {
+		return tr.captureFlow(bs[0])
 	}
 	return tr.CaptureBatch(bs[0])
 }
@@ -359,6 +365,11 @@ func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*probes.Capture, error) {
 	if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
 		return nil, fmt.Errorf("transformer: probe pass: %w", err)
 	}
+	return tr.captureOf(g, b), nil
+}
+
+// captureOf copies the probes' tensors of graph g's last run on batch b.
+func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
 	mc := tr.Model.Cfg
 	tp := tr.Model.T + btoi(mc.SinkToken)
 	H, HD, D := mc.Heads, tr.Model.HD(), mc.DModel
@@ -398,7 +409,7 @@ func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*probes.Capture, error) {
 		c.Values = append(c.Values, vals)
 		c.Resid = append(c.Resid, res)
 	}
-	return c, nil
+	return c
 }
 
 // attentionRowsSumToOne: rows sum to 1 over real tokens only for normalized

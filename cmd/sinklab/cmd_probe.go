@@ -141,6 +141,12 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 	}
 	bar.Finish()
 	sum.print(a.stdout)
+	if err := rec.Flush(); err != nil {
+		return err
+	}
+	if err := theoryCheck(a.stdout, out, rc.RunID, string(cj), int64(rc.Config.TotalSteps())); err != nil {
+		return err
+	}
 	printMixing(a.stdout, mixing)
 	fmt.Fprintf(a.stdout, "recomputed logs: %s\n", out)
 	return nil

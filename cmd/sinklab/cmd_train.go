@@ -447,6 +447,12 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 		fmt.Fprintln(a.stdout)
 	}
 	sum.print(a.stdout)
+	if err := rec.Flush(); err != nil {
+		return err
+	}
+	if err := theoryCheck(a.stdout, dir, runID, string(cj), int64(cfg.TotalSteps())); err != nil {
+		return err
+	}
 	if cfg.Task == data.TaskClassification && cfg.Probe.MixingPairs > 0 && runner.HasEval() {
 		rows, err := runMixing(runner, task, cfg.Probe.MixingPairs, int64(runner.StepCount()),
 			filepath.Join(dir, probes.MixingFile), runID, string(cj))

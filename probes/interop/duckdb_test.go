@@ -244,6 +244,7 @@ func checkProbes(t *testing.T, db *sql.DB, runDir string) {
 	if n := queryInt(t, db, `SELECT count(DISTINCT n) FROM (SELECT "group", count(*) AS n FROM `+src+" GROUP BY ALL)"); n != 1 {
 		t.Errorf("probes: row groups have %d different row counts, want 1", n)
 	}
+	checkReplicator(t, db, src, want)
 	// The paper's abs_attn_bos and abs_attn_all are first_token_mass and
 	// row_mass under their names.
 	q = "SELECT count(*) FROM " + src + " WHERE abs_attn_bos IS DISTINCT FROM first_token_mass OR abs_attn_all IS DISTINCT FROM row_mass"
@@ -526,6 +527,9 @@ func checkRun(t *testing.T, db *sql.DB, runDir string) int {
 		if filepath.Base(p) == probes.MixingFile {
 			checkMixing(t, db, p)
 		}
+		if filepath.Base(p) == probes.TheoryCheckFile {
+			checkTheoryCheck(t, db, p, runDir)
+		}
 	}
 	return kinds
 }
@@ -789,4 +793,73 @@ func TestDuckDBReadsKilledRun(t *testing.T) {
 	}
 	tmp, _ := filepath.Glob(filepath.Join(run, "*", ".*.tmp"))
 	t.Logf("%s: metrics steps 1–%d finished; %d unfinished parts left by the kill: %v", run, hi, len(tmp), tmp)
+}
+
+// checkReplicator compares the replicator columns (nullable) as DuckDB reads
+// them with parquet-go's reading.
+func checkReplicator(t *testing.T, db *sql.DB, src string, want []probes.HeadRow) {
+	q := `SELECT bos_advantage, bos_drift, entropy_drift, predicted_winner, max_mass_key, grad_norm_scores
+	      FROM ` + src + ` ORDER BY step, layer, head, "group"`
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	i := 0
+	for ; rows.Next() && i < len(want); i++ {
+		var adv, drift, ent, gn sql.NullFloat64
+		var win, top sql.NullInt32
+		if err := rows.Scan(&adv, &drift, &ent, &win, &top, &gn); err != nil {
+			t.Fatal(err)
+		}
+		w := want[i]
+		sameInt := func(a sql.NullInt32, b *int32) bool { return a.Valid == (b != nil) && (!a.Valid || a.Int32 == *b) }
+		if !sameNull(adv, w.BOSAdvantage) || !sameNull(drift, w.BOSDrift) || !sameNull(ent, w.EntropyDrift) ||
+			!sameNull(gn, w.GradNormScores) || !sameInt(win, w.PredictedWinner) || !sameInt(top, w.MaxMassKey) {
+			t.Errorf("probes row %d replicator columns: DuckDB %v %v %v %v %v %v, parquet-go %+v", i, adv, drift, ent, win, top, gn, w)
+		}
+	}
+}
+
+// checkTheoryCheck compares theory_check.parquet as DuckDB reads it with
+// parquet-go's reading, and checks it has one "run" row (layer −1) and one
+// row per layer of the run's probes.
+func checkTheoryCheck(t *testing.T, db *sql.DB, path, runDir string) {
+	want, err := parquet.ReadFile[probes.TheoryCheckRow](path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := `SELECT run_id, scope, layer, heads, final_step, early_until, bos_drift_pairs, bos_drift_agreement,
+	             entropy_drift_pairs, entropy_drift_agreement, spearman_early_drift_final_mass, winner_agreement
+	      FROM read_parquet(` + lit(path) + `) ORDER BY layer`
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var got []probes.TheoryCheckRow
+	for rows.Next() {
+		var r probes.TheoryCheckRow
+		if err := rows.Scan(&r.RunID, &r.Scope, &r.Layer, &r.Heads, &r.FinalStep, &r.EarlyUntil, &r.BOSDriftPairs,
+			&r.BOSDriftAgreement, &r.EntropyDriftPairs, &r.EntropyDriftAgreement, &r.SpearmanEarlyDriftFinalMass,
+			&r.WinnerAgreement); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if len(got) != len(want) || len(got) < 2 || got[0].Scope != probes.ScopeRun || got[0].Layer != -1 {
+		t.Fatalf("theory_check: DuckDB %+v, parquet-go %+v", got, want)
+	}
+	for i := range got {
+		w, g := want[i], got[i]
+		if g.RunID != w.RunID || g.Scope != w.Scope || g.Layer != w.Layer || g.Heads != w.Heads || g.BOSDriftPairs != w.BOSDriftPairs ||
+			!sameFloat(g.BOSDriftAgreement, w.BOSDriftAgreement) || !sameFloat(g.EntropyDriftAgreement, w.EntropyDriftAgreement) ||
+			!sameFloat(g.SpearmanEarlyDriftFinalMass, w.SpearmanEarlyDriftFinalMass) || !sameFloat(g.WinnerAgreement, w.WinnerAgreement) {
+			t.Errorf("theory_check row %d: DuckDB %+v, parquet-go %+v", i, g, w)
+		}
+	}
+	src := glob(runDir, probes.ProbesDir)
+	if n := queryInt(t, db, "SELECT count(DISTINCT layer) FROM "+src+" WHERE bos_drift IS NOT NULL"); n != int64(len(got)-1) {
+		t.Errorf("theory_check: %d layer rows, the probes have %d layers with replicator columns", len(got)-1, n)
+	}
 }
