@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -292,8 +293,8 @@ func sameRows(t *testing.T, out, a, b string) {
 	}
 	for i := range ha {
 		ha[i].RunID = hb[i].RunID
-		if ha[i] != hb[i] {
-			t.Fatalf("probe row %d differs:\n%s %+v\n%s %+v", i, a, ha[i], b, hb[i])
+		if !reflect.DeepEqual(ha[i], hb[i]) { // the replicator columns are pointers
+			t.Fatalf("probe row %d differs:\n%s %s\n%s %s", i, a, rowString(ha[i]), b, rowString(hb[i]))
 		}
 	}
 	for i := range la {
