@@ -24,7 +24,7 @@ type Tokenizer interface {
 	Decode(ids []int32) string
 	// VocabSize is the number of token ids, special tokens included.
 	VocabSize() int
-	// BOS is the id of the <bos> special token.
+	// BOS is the id of the <bos> special token (<|endoftext|> for a loaded GPT-2 tokenizer).
 	BOS() int32
 	// SaveTokenizer writes the tokenizer to path as a Hugging Face
 	// tokenizer.json, atomically (a temporary file renamed over path).
@@ -45,6 +45,9 @@ const minBPEVocab = 257
 const (
 	tokBOS = "<bos>"
 	tokUnk = "<unk>"
+	// tokEndOfText is GPT-2's one special token, its BOS and EOS; a loaded
+	// byte-level BPE tokenizer may use it in place of <bos>.
+	tokEndOfText = "<|endoftext|>"
 )
 
 // ---------------------------------------------------------------------------
@@ -175,10 +178,13 @@ func (t *charTokenizer) BOS() int32 { return t.bos }
 // 257+r the token made by merge r. A loaded tokenizer may number its tokens
 // otherwise.
 type bpeTokenizer struct {
-	bos    int32
-	tokens [][]byte         // (V) bytes of each token; nil for special tokens
-	byteID [256]int32       // token of each single byte
-	merges map[uint64]merge // pair (a<<32 | b) → its merge
+	bos int32
+	// bosName is the name of the BOS special token in tokenizer.json: "" for
+	// <bos>, "<|endoftext|>" for a loaded GPT-2 tokenizer.
+	bosName string
+	tokens  [][]byte         // (V) bytes of each token; nil for special tokens
+	byteID  [256]int32       // token of each single byte
+	merges  map[uint64]merge // pair (a<<32 | b) → its merge
 	// mergeList is the merges in rank order as (a, b) pairs, for saving.
 	mergeList [][2]int32
 }

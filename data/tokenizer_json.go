@@ -169,8 +169,12 @@ func (t *bpeTokenizer) marshal() ([]byte, error) {
 			if int32(id) != t.bos {
 				return nil, fmt.Errorf("token %d is an unnamed special token", id)
 			}
-			names[id] = tokBOS
-			added = append(added, specialToken(int32(id), tokBOS))
+			name := tokBOS
+			if t.bosName != "" {
+				name = t.bosName
+			}
+			names[id] = name
+			added = append(added, specialToken(int32(id), name))
 			continue
 		}
 		names[id] = byteLevelString(tok)
@@ -365,22 +369,32 @@ func parseBPE(f hfFile) (Tokenizer, error) {
 	case m.ByteFallback || m.IgnoreMerges:
 		return nil, errors.New("unsupported: BPE byte_fallback or ignore_merges")
 	}
-	for _, part := range []struct {
-		what string
-		raw  json.RawMessage
-	}{{"pre_tokenizer", f.PreTokenizer}, {"decoder", f.Decoder}} {
-		var bl hfByteLevel
-		if json.Unmarshal(part.raw, &bl) != nil || bl.Type != "ByteLevel" || bl.AddPrefixSpace ||
-			(bl.UseRegex != nil && !*bl.UseRegex) {
-			return nil, fmt.Errorf("unsupported %s %s (want ByteLevel, add_prefix_space false, use_regex true)",
-				part.what, bytes.TrimSpace(part.raw))
-		}
+	var bl hfByteLevel
+	if json.Unmarshal(f.PreTokenizer, &bl) != nil || bl.Type != "ByteLevel" || bl.AddPrefixSpace ||
+		(bl.UseRegex != nil && !*bl.UseRegex) {
+		return nil, fmt.Errorf("unsupported pre_tokenizer %s (want ByteLevel, add_prefix_space false, use_regex true)",
+			bytes.TrimSpace(f.PreTokenizer))
+	}
+	// The ByteLevel decoder maps symbols back to bytes whatever its options
+	// (GPT-2's own tokenizer.json sets add_prefix_space true on it).
+	if json.Unmarshal(f.Decoder, &bl) != nil || bl.Type != "ByteLevel" {
+		return nil, fmt.Errorf("unsupported decoder %s (want ByteLevel)", bytes.TrimSpace(f.Decoder))
 	}
 	names, special, err := vocabIDs(m.Vocab, f.AddedTokens)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := specialIDs(names, special, tokBOS)
+	// The BOS is <bos> (tokenizers trained here) or GPT-2's <|endoftext|>,
+	// which GPT-2 uses as its BOS and EOS.
+	bosName := tokBOS
+	if len(special) == 1 {
+		for id := range special {
+			if names[id] == tokEndOfText {
+				bosName = tokEndOfText
+			}
+		}
+	}
+	sp, err := specialIDs(names, special, bosName)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +423,14 @@ func parseBPE(f hfFile) (Tokenizer, error) {
 			mergeList[r][k] = id
 		}
 	}
-	return newBPETokenizer(tokens, sp[0], mergeList)
+	t, err := newBPETokenizer(tokens, sp[0], mergeList)
+	if err != nil {
+		return nil, err
+	}
+	if bosName != tokBOS {
+		t.bosName = bosName
+	}
+	return t, nil
 }
 
 // parseMerges reads merges as "a b" strings or as [a, b] pairs.

@@ -24,6 +24,7 @@ type probeOptions struct {
 	Eps         float64
 	Force       bool
 	MixingPairs int
+	model       modelProbeOptions // --model and its flags (cmd_probe_model.go)
 
 	epsSet bool // whether --eps was given
 }
@@ -34,23 +35,40 @@ func (o *probeOptions) AddFlags(f *pflag.FlagSet) {
 	f.Float64Var(&o.Eps, "eps", 0, "ε of Sink₁^ε (default: the run's probe.eps)")
 	f.BoolVar(&o.Force, "force", false, "replace an existing output folder")
 	f.IntVar(&o.MixingPairs, "mixing-pairs", -1, "classification runs: pairs of the label-mixing experiment on the newest checkpoint (-1: the run's probe.mixing_pairs, or 500 where that is 0 or absent; 0: off)")
+	o.model.addFlags(f)
 }
 
 func newProbeCmd(a *app) *cobra.Command {
 	o := &probeOptions{}
 	cmd := &cobra.Command{
-		Use:   "probe RUN_DIR",
-		Short: "Recompute probes from a run's saved checkpoints",
+		Use:   "probe RUN_DIR | probe --model HF_GPT2_DIR",
+		Short: "Recompute probes from a run's saved checkpoints, or probe a pretrained GPT-2",
 		Long: `probe loads every valid checkpoint of a training run, runs the model on the run's
 fixed probe batch and writes probes/ and layers/ logs (same schema and values as the
 live ones at those steps) into RUN_DIR/reprobe/, for example with another ε. For a
 classification run it also runs the label-mixing experiment on the newest checkpoint
-and writes mixing.parquet there.`,
+and writes mixing.parquet there.
+
+With --model it probes a pretrained GPT-2 in the Hugging Face layout instead (a folder
+with config.json, model.safetensors and tokenizer.json): it runs the model on --samples
+windows of --text, each --seq-len tokens starting with BOS, and writes the same probes/
+and layers/ logs (step 0) and the same summary as a training run's probe step, plus the
+model's perplexity on the text.`,
 		Example: `  sinklab probe runs/induction-20261128-120000
-  sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe`,
-		Args: cobra.ExactArgs(1),
+  sinklab probe runs/induction-20261128-120000 --eps 0.5 --out /tmp/reprobe
+  sinklab probe --model ~/models/gpt2 --out runs/gpt2-opticks`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.epsSet = cmd.Flags().Changed("eps")
+			if o.model.Model != "" {
+				if len(args) > 0 {
+					return usagef("give a run folder or --model, not both")
+				}
+				return runProbeModel(cmd.Context(), a, o)
+			}
+			if len(args) != 1 {
+				return usagef("probe needs a run folder (or --model HF_GPT2_DIR)")
+			}
 			return runProbe(cmd.Context(), a, args[0], o)
 		},
 	}
