@@ -25,6 +25,10 @@ type MultiHeadConfig struct {
 	// MLPHidden is F, the hidden width of MLP attention's φ (the paper's
 	// mlp_ratio·HD). Used by the mlp variants only.
 	MLPHidden int
+	// SinkLogit adds one learned logit b_h per head to every row's softmax
+	// denominator, a key with no value (softmax only; see sinklogit.go and
+	// NewMultiHeadSinkLogit).
+	SinkLogit bool
 }
 
 // MLPNodes are the parameters of MLP attention's feature map, one per layer and
@@ -84,6 +88,13 @@ type MultiHeadOp[T gop.Float] struct {
 	u, a []T // MLP pre-activations x·W1 + b1 and activations gelu(u) (R, F)
 	dg   []T // gelu'(u) = Φ(u) + u·e^{−u²/2}/√(2π) (R, F)
 
+	// Sink logit (sinklogit.go): ns is 1 with the logit input (H); sink holds
+	// its values during a forward pass and p0 the mass each row puts on it,
+	// e^{b_h}/(e^{b_h} + Σ e^s), (B, H, T).
+	ns   int
+	sink []T
+	p0   []T
+
 	// Replicator probes (replicator.go): with CaptureGrads on, the backward
 	// keeps ∂L/∂P and ∂L/∂S of every head, (B, H, T, Tk) each; nil when off.
 	gP, gS []T
@@ -104,6 +115,11 @@ func NewMultiHead[T gop.Float](qkv, kvb *G.Node, cfg MultiHeadConfig) (*G.Node, 
 // NewMultiHeadMLP is NewMultiHead with the parameters of MLP attention's φ:
 // mlp is required by the mlp variants and must be nil for the others.
 func NewMultiHeadMLP[T gop.Float](qkv, kvb *G.Node, mlp *MLPNodes, cfg MultiHeadConfig) (*G.Node, *MultiHeadOp[T], error) {
+	return newMultiHead[T](qkv, kvb, mlp, nil, cfg)
+}
+
+// newMultiHead builds the op; sink is the sink logit (H) or nil.
+func newMultiHead[T gop.Float](qkv, kvb *G.Node, mlp *MLPNodes, sink *G.Node, cfg MultiHeadConfig) (*G.Node, *MultiHeadOp[T], error) {
 	v, err := parseVariant(cfg.Variant)
 	if err != nil {
 		return nil, nil, err
@@ -162,6 +178,9 @@ func NewMultiHeadMLP[T gop.Float](qkv, kvb *G.Node, mlp *MLPNodes, cfg MultiHead
 		op.nmlp = 4
 		in = append(in, mlp.W1, mlp.B1, mlp.W2, mlp.B2)
 	}
+	if in, err = op.addSinkLogit(in, sink); err != nil {
+		return nil, nil, err
+	}
 	n, err := G.ApplyOp(op, in...)
 	return n, op, err
 }
@@ -185,7 +204,7 @@ func (op *MultiHeadOp[T]) KeySlots() int { return op.tk }
 // op's own buffer: copy it to keep it past the next run.
 func (op *MultiHeadOp[T]) Weights() []T { return op.p }
 
-func (op *MultiHeadOp[T]) Arity() int { return 1 + op.nb + op.nmlp }
+func (op *MultiHeadOp[T]) Arity() int { return 1 + op.nb + op.nmlp + op.ns }
 func (op *MultiHeadOp[T]) Type() hm.Type {
 	in := []int{2}
 	if op.nb == 1 {
@@ -193,6 +212,9 @@ func (op *MultiHeadOp[T]) Type() hm.Type {
 	}
 	if op.nmlp > 0 {
 		in = append(in, 2, 1, 2, 1)
+	}
+	if op.ns == 1 {
+		in = append(in, 1)
 	}
 	return gop.FnType(2, in...)
 }
@@ -214,6 +236,9 @@ func (op *MultiHeadOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	var kvb []T
 	if op.nb == 1 {
 		kvb = gop.Data[T](vs[1])
+	}
+	if op.ns == 1 {
+		op.sink = gop.Data[T](vs[len(vs)-1])
 	}
 	c := op.cfg
 	d, tk, hd := op.d, op.tk, c.HD
@@ -280,6 +305,10 @@ func (op *MultiHeadOp[T]) attend(b, h int, q []T, ldq int, k []T) {
 	p := op.p[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
 	gemm(false, true, c.T, tk, hd, op.scale, q, ldq, k, hd, 0, s, tk)
 	for i := 0; i < c.T; i++ {
+		if op.ns == 1 {
+			op.z[bh*c.T+i], op.p0[bh*c.T+i] = sinkRowForward(s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i), op.sink[h])
+			continue
+		}
 		op.z[bh*c.T+i] = rowForward(op.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i))
 	}
 	if op.bumpOn && op.bumpAt/(c.T*tk) == bh {
@@ -379,6 +408,7 @@ func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	if op.nmlp > 0 {
 		total += hd*f + f + f*hd + hd
 	}
+	total += op.ns * c.H
 	bw.packed, bw.buf = gop.NewDense[T](total)
 	bw.dp = make([]T, c.T*op.tk)
 	bw.ds = make([]T, c.T*op.tk)
@@ -412,6 +442,9 @@ func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	}
 	if op.nmlp > 0 {
 		views = append(views, []int{hd, f}, []int{f}, []int{f, hd}, []int{hd})
+	}
+	if op.ns == 1 {
+		views = append(views, []int{c.H})
 	}
 	for _, shape := range views {
 		g, err := gop.Pick[T](packed, off, shape...)
@@ -467,6 +500,9 @@ func (op *multiHeadBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	dqkv := op.buf[:n]
 	dkvb := op.buf[n : n+nb*2*d]
 	clear(dkvb)
+	if f.ns == 1 {
+		clear(op.buf[len(op.buf)-c.H:]) // db of the sink logit, accumulated by head
+	}
 	if f.feat != featNone {
 		op.featureBackward(dO, dqkv, dkvb, vs[2:])
 		return op.packed, nil
@@ -499,6 +535,9 @@ func (op *multiHeadBackOp[T]) head(b, h int, dO, q []T, ldq int, k, dq []T, lddq
 	for i := 0; i < c.T; i++ {
 		r := op.dp[i*tk : (i+1)*tk]
 		rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
+		if f.ns == 1 {
+			op.sinkGrad(h, p[i*tk:(i+1)*tk], r, f.visible(i), f.p0[bh*c.T+i])
+		}
 	}
 	if f.gP != nil {
 		copy(f.gP[bh*c.T*tk:(bh+1)*c.T*tk], op.dp)

@@ -97,6 +97,32 @@ var oracles = map[string]variantOracle{
 		d := math.Max(math.Abs(sum), 1)
 		return each(p, func(x float64) float64 { return x / d })
 	}, rowsFree},
+	// p_j = relu(e^{s_j} − 1) / (Σ_k |e^{s_k} − 1| + 1e-8·e^{m}), m = max s: the
+	// authors' softpick, whose max trick scales their ε = 1e-8 by e^{m}. Each
+	// |e^{s} − 1|·e^{−m} is written with expm1 so that neither side overflows.
+	VariantSoftpick: {fromScores(func(s []float64) []float64 {
+		m := s[0]
+		for _, x := range s {
+			m = math.Max(m, x)
+		}
+		absScaled := func(x float64) float64 { // |e^x − 1|·e^{−m}
+			if x > 0 {
+				return -math.Expm1(-x) * math.Exp(x-m)
+			}
+			return -math.Expm1(x) * math.Exp(-m)
+		}
+		var den float64
+		for _, x := range s {
+			den += absScaled(x)
+		}
+		den += 1e-8
+		return each(s, func(x float64) float64 {
+			if x <= 0 {
+				return 0
+			}
+			return absScaled(x) / den
+		})
+	}), rowsAtMostOne},
 }
 
 // normalizeEps divides by the sum + 1e-9, the paper's row normalization.

@@ -40,6 +40,10 @@ const (
 	VariantMLP = "mlp"
 	// VariantMLPNorm is VariantMLP divided by max(|Σs|, 1) (paper: mlp_norm).
 	VariantMLPNorm = "mlp-norm"
+	// VariantSoftpick is the rectified softmax of Zuhri et al. 2025:
+	// p = relu(e^s − 1) / (Σ|e^s − 1| + ε), computed as its authors' code
+	// does (softpick.go).
+	VariantSoftpick = "softpick"
 )
 
 // attnVariant is a variant as an integer for the row loops; its value is the
@@ -61,11 +65,12 @@ const (
 	avKernelNorm
 	avMLP
 	avMLPNorm
+	avSoftpick
 )
 
 var variantNames = []string{VariantSoftmax, VariantSoftmax1, VariantSigmoid, VariantSigmoidNorm,
 	VariantElu, VariantEluNorm, VariantDot, VariantDotNorm, VariantReluNorm, VariantUniform,
-	VariantKernel, VariantKernelNorm, VariantMLP, VariantMLPNorm}
+	VariantKernel, VariantKernelNorm, VariantMLP, VariantMLPNorm, VariantSoftpick}
 
 // paperVariants maps the paper's twelve attention types, in the order of its
 // code (tml-epfl/softmax, src/attention.py), to the variants they mean.
@@ -330,6 +335,8 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 				p[j] /= sum
 			}
 		}
+	case avSoftpick:
+		z = softpickForward(s, p)
 	}
 	return z
 }
@@ -410,5 +417,7 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 				ds[j] = 0
 			}
 		}
+	case avSoftpick:
+		softpickBackward(s, dp, ds, z, pdp)
 	}
 }
