@@ -42,6 +42,11 @@ type Capture struct {
 	SinkToken bool // position 0 is a learned sink token rather than BOS
 	// Variant is the attention variant name (model.attention), recorded with the rows.
 	Variant string
+	// NullMass[l] is the mass each query row puts on no key at all,
+	// 1 − Σ_j A_ij over every key slot (the key/value bias slot included):
+	// the sink logit's p₀ (model.sink_logit), or what softmax1's 1 takes.
+	// (B, H, T). nil for the other variants.
+	NullMass [][]float32
 
 	// Flow holds the replicator probes' tensors (gradients at the weights and
 	// scores, flow rates) of a forward and backward pass on the same batch;

@@ -459,6 +459,16 @@ func (c *Capture) Validate() error {
 			}
 		}
 	}
+	if c.NullMass != nil {
+		if len(c.NullMass) != c.L {
+			return fmt.Errorf("probes: capture has %d null-mass tensors for L=%d", len(c.NullMass), c.L)
+		}
+		for l, nm := range c.NullMass {
+			if want := c.B * c.H * c.T; len(nm) != want {
+				return fmt.Errorf("probes: layer %d null mass has %d values, want B·H·T = %d", l, len(nm), want)
+			}
+		}
+	}
 	if err := c.validateGroups(); err != nil {
 		return err
 	}
@@ -486,6 +496,12 @@ type measurer struct {
 	alphas  []float64
 	heads   []HeadRow
 	layers  []LayerRow
+	// sinkK are the key positions of Gu et al.'s Sink_k^ε (nil: k = 1); gu
+	// holds its value per k after measure; guAll[i] the α_k of every
+	// (sample, layer, head) cell for k = sinkK[i].
+	sinkK []int
+	gu    map[string]float64
+	guAll [][]float64
 }
 
 // measure fills m.heads (one row per (layer, head, row group), layer-major,
@@ -497,6 +513,16 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 	m.heads = m.heads[:0]
 	m.layers = m.layers[:0]
 	m.alphas = m.alphas[:0]
+	ks := m.sinkK
+	if len(ks) == 0 {
+		ks = []int{1}
+	}
+	for len(m.guAll) < len(ks) {
+		m.guAll = append(m.guAll, nil)
+	}
+	for i := range ks {
+		m.guAll[i] = m.guAll[i][:0]
+	}
 	groups := RowGroups(c)
 	for l := 0; l < c.L; l++ {
 		for h := 0; h < c.H; h++ {
@@ -509,6 +535,9 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 			if f := c.Flow; f != nil {
 				fh = FlowHead{P: f.P[l], G: f.G[l], DS: f.DS[l], PDot: f.PDot[l], B: c.B, H: c.H, T: c.T,
 					Tk: f.Tk, Off: f.Off, Head: h, Causal: c.Causal, Signed: c.Signed}
+			}
+			for i, k := range ks {
+				m.guAll[i] = GuAlphas(m.guAll[i], hm, k)
 			}
 			for _, g := range groups {
 				s := MeasureHeadRows(hm, g.Rows)
@@ -530,6 +559,10 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 					RelAttnBOS:        s.RelAttnBOS,
 					RelAttnBOSGlobal:  s.RelAttnBOSGlobal,
 				})
+				if c.NullMass != nil {
+					r := &m.heads[len(m.heads)-1]
+					r.SinkLogitMass = Float(nullMass(c, c.NullMass[l], h, g.Rows))
+				}
 				if c.Flow != nil {
 					fs := FlowStatsRows(fh, g.Rows)
 					r := &m.heads[len(m.heads)-1]
@@ -552,7 +585,28 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 			MassiveActivationRatio: mar,
 		})
 	}
+	m.gu = make(map[string]float64, len(ks))
+	for i, k := range ks {
+		m.gu[guKey(k)] = SinkRate(m.guAll[i], eps)
+	}
 	return SinkRate(m.alphas, eps)
+}
+
+// nullMass is the mean of one head's null mass (B, H, T) over the rows of a
+// row group (nil: every row).
+func nullMass(c *Capture, nm []float32, h int, rows []bool) float64 {
+	var sum float64
+	n := 0
+	for b := 0; b < c.B; b++ {
+		for i := 0; i < c.T; i++ {
+			if rows != nil && !rows[b*c.T+i] {
+				continue
+			}
+			sum += float64(nm[(b*c.H+h)*c.T+i])
+			n++
+		}
+	}
+	return mean(sum, n)
 }
 
 // MeasureCapture computes every metric of SCIENCE.md §3 on one capture: one

@@ -68,6 +68,7 @@ var probeSources = [][2]string{
 	{"abs_attn_all", HookPattern},
 	{"rel_attn_bos", HookPattern},
 	{"rel_attn_bos_global", HookPattern},
+	{"sink_logit_mass", HookPattern},
 	{"bos_advantage", HookGradPattern},
 	{"bos_drift", HookGradPattern},
 	{"entropy_drift", HookGradPattern},
@@ -94,6 +95,9 @@ type RecorderOptions struct {
 	// RowGroupBytes is the buffered size at which a row group is flushed; 0
 	// means parquetio.DefaultRowGroupBytes.
 	RowGroupBytes int64
+	// SinkK are the key positions k of Gu et al.'s Sink_k^ε (sink_gu in
+	// metrics.parquet); nil means k = 1.
+	SinkK []int
 }
 
 // Recorder writes the three logs of a training run as part files under the
@@ -107,6 +111,10 @@ type Recorder struct {
 	probes  *parquetio.PartWriter[HeadRow]
 	layers  *parquetio.PartWriter[LayerRow]
 	m       measurer
+	// guStep and gu are the step and Sink_k^ε of the last WriteProbes, for
+	// that step's metrics row.
+	guStep int64
+	gu     map[string]float64
 }
 
 // NewRecorder opens the logs of run runID in runDir. configJSON (the resolved
@@ -147,10 +155,12 @@ func NewRecorder(runDir, runID, configJSON, version string, opts *RecorderOption
 	for _, s := range layerSources {
 		layerMeta = append(layerMeta, [2]string{MetaSourcePrefix + s[0], s[1]})
 	}
-	r := &Recorder{runID: runID, eps: eps}
+	r := &Recorder{runID: runID, eps: eps, guStep: -1}
+	r.m.sinkK = append([]int(nil), opts.SinkK...)
 	var err error
 	if r.metrics, err = parquetio.NewPartWriter[MetricsRow](filepath.Join(runDir, MetricsDir),
-		base(MetricsDir, [2]string{MetaSinkEpsilon, epsText}, [2]string{MetaSourcePrefix + "sink_rate", HookPattern})); err != nil {
+		base(MetricsDir, [2]string{MetaSinkEpsilon, epsText}, [2]string{MetaSourcePrefix + "sink_rate", HookPattern},
+			[2]string{MetaSourcePrefix + "sink_gu", HookPattern})); err != nil {
 		return nil, fmt.Errorf("probes: open recorder: %w", err)
 	}
 	if r.probes, err = parquetio.NewPartWriter[HeadRow](filepath.Join(runDir, ProbesDir), base(ProbesDir, probeMeta...)); err != nil {
@@ -165,10 +175,14 @@ func NewRecorder(runDir, runID, configJSON, version string, opts *RecorderOption
 // SinkEpsilon returns the ε the recorder uses for sink_rate.
 func (r *Recorder) SinkEpsilon() float64 { return r.eps }
 
-// WriteMetrics appends one training-step row; an empty RunID is filled in.
+// WriteMetrics appends one training-step row; an empty RunID is filled in,
+// and so is an empty SinkGu of the step of the last WriteProbes.
 func (r *Recorder) WriteMetrics(row MetricsRow) error {
 	if row.RunID == "" {
 		row.RunID = r.runID
+	}
+	if row.SinkGu == nil && row.Step == r.guStep {
+		row.SinkGu = r.gu
 	}
 	if err := r.metrics.Write([]MetricsRow{row}); err != nil {
 		return fmt.Errorf("probes: write metrics at step %d: %w", row.Step, err)
@@ -184,6 +198,7 @@ func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64
 		return 0, fmt.Errorf("probes: step %d: %w", step, err)
 	}
 	rate := r.m.measure(c, r.eps)
+	r.guStep, r.gu = step, r.m.gu
 	for i := range r.m.heads {
 		h := &r.m.heads[i]
 		h.RunID, h.Step, h.Tokens = r.runID, step, tokens

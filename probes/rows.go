@@ -38,6 +38,10 @@ type HeadRow struct {
 	AbsAttnAll       float64 `parquet:"abs_attn_all"`
 	RelAttnBOS       float64 `parquet:"rel_attn_bos"`
 	RelAttnBOSGlobal float64 `parquet:"rel_attn_bos_global"`
+	// SinkLogitMass is the mean over the group's rows of the mass on no key,
+	// 1 − Σ_j A_ij (Capture.NullMass): the sink logit's share, or softmax1's;
+	// null for every other variant.
+	SinkLogitMass *float64 `parquet:"sink_logit_mass,optional"`
 
 	// Replicator probes (SCIENCE.md §3b, see FlowStats), null when the probe
 	// step ran without the backward pass (probe.replicator = false).
@@ -81,6 +85,10 @@ type MetricsRow struct {
 	GradNorm    float64  `parquet:"grad_norm"`
 	StepSeconds float64  `parquet:"step_seconds"`
 	SinkRate    *float64 `parquet:"sink_rate,optional"` // set on probe steps: Sink₁^ε in percent
+	// SinkGu is set on probe steps by the Recorder: Gu et al.'s Sink_k^ε in
+	// percent over every (sample, layer, head) cell of the probe batch, keyed
+	// by k ("1", "2", …: probe.sink_k); see GuAlphas. Empty on other steps.
+	SinkGu map[string]float64 `parquet:"sink_gu" parquet-key:",dict"`
 
 	GroupLoss map[string]float64 `parquet:"group_loss" parquet-key:",dict"`
 }

@@ -3,6 +3,8 @@ package transformer
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/sinklab/sinklab/attention"
 	"github.com/sinklab/sinklab/data"
@@ -45,6 +47,16 @@ type ModelConfig struct {
 	// KVBias gives every head a learned extra key and value that every query
 	// sees (Gu et al.'s key/value biases). Default false.
 	KVBias bool `json:"kv_bias"`
+	// Gate multiplies every head's attention output, before W_O, by a sigmoid
+	// gate computed from the block's attention input (the LayerNorm output
+	// that feeds q, k and v; Qiu et al. 2025, "gated attention"): none
+	// (default), head (g = sigmoid(x·W_g + b_g), one scalar per head and
+	// position, W_g (D, H)) or elementwise (one per channel, W_g (D, D)).
+	Gate string `json:"gate"`
+	// SinkLogit gives every head one learned logit (blocks.{l}.attn.sink_logit,
+	// (H), initialised to 0) in every row's softmax denominator, a key with no
+	// value: p_j = e^{s_j} / (e^{b_h} + Σ e^{s_k}). softmax only. Default false.
+	SinkLogit bool `json:"sink_logit"`
 	// Precision is float32 (default, for training) or float64 (for checks).
 	Precision string `json:"precision"`
 	// Init is the parameter initialisation: torch (default, the paper's:
@@ -72,6 +84,13 @@ type ModelConfig struct {
 const (
 	InitTorch = "torch"
 	InitGPT2  = "gpt2"
+)
+
+// Attention output gates (model.gate).
+const (
+	GateNone        = "none"
+	GateHead        = "head"
+	GateElementwise = "elementwise"
 )
 
 // GELU forms (model.gelu).
@@ -162,6 +181,10 @@ type ProbeConfig struct {
 	// probe step then runs the forward pass only and the replicator columns
 	// of probes.parquet are null. Default false (replicator probes on).
 	SkipReplicator bool `json:"skip_replicator"`
+	// SinkK lists the key positions k (1-based, comma-separated, e.g. "1,2")
+	// of Gu et al.'s Sink_k^ε (layers.parquet and metrics.parquet column
+	// sink_gu). Default "1".
+	SinkK string `json:"sink_k"`
 }
 
 // CheckpointConfig describes when checkpoints are written.
@@ -219,12 +242,12 @@ func DefaultConfig(task string) (Config, error) {
 		Seed: 1,
 		Model: ModelConfig{DModel: 128, Layers: 2, Heads: 4, MLPRatio: 4, Positions: PosConcat, PreLN: true,
 			MLP: true, Causal: task != data.TaskClassification, Attention: attention.VariantSoftmax,
-			Precision: "float32", Init: InitTorch, InitStd: 0.02, GELU: GeluErf, UnembedBias: true},
+			Precision: "float32", Init: InitTorch, InitStd: 0.02, GELU: GeluErf, UnembedBias: true, Gate: GateNone},
 		Optim: OptimConfig{Name: "adamw", LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01,
 			Decay: DecayAll, Schedule: "constant", Warmup: 0, MinLRRatio: 0.1, ClipNorm: 0},
 		Train:      TrainConfig{Steps: 1000, Batch: 64, Shards: 2, EvalEvery: 100, EvalBatch: 64, LogEvery: 10},
 		Data:       dc,
-		Probe:      ProbeConfig{Every: 50, Eps: 0.3, MixingPairs: 500},
+		Probe:      ProbeConfig{Every: 50, Eps: 0.3, MixingPairs: 500, SinkK: "1"},
 		Checkpoint: CheckpointConfig{Every: 0, EverySeconds: 300, KeepLast: 3},
 		Log:        LogConfig{FlushSeconds: 60},
 	}
@@ -256,6 +279,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model.attention = %q: %v", c.Model.Attention, err)
 	}
 	c.Model.Attention = att
+	if c.Model.Gate == "" { // configs written before model.gate existed
+		c.Model.Gate = GateNone
+	}
+	if c.Probe.SinkK == "" {
+		c.Probe.SinkK = "1"
+	}
 	m := c.Model
 	switch {
 	case m.DModel < 1:
@@ -280,6 +309,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model.gelu = %q: want erf or tanh", m.GELU)
 	case m.DOut < 0:
 		return fmt.Errorf("model.d_out must be ≥ 0 (0 = the task's), got %d", m.DOut)
+	case m.Gate != GateNone && m.Gate != GateHead && m.Gate != GateElementwise:
+		return fmt.Errorf("model.gate = %q: want none, head or elementwise", m.Gate)
+	case m.SinkLogit && m.Attention != attention.VariantSoftmax:
+		return fmt.Errorf("model.sink_logit = true needs model.attention = softmax, got %s", m.Attention)
+	}
+	if _, err := c.Probe.SinkKeys(); err != nil {
+		return err
 	}
 	o := c.Optim
 	switch {
@@ -331,6 +367,20 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// SinkKeys parses probe.sink_k: the 1-based key positions of Gu et al.'s
+// Sink_k^ε, each ≥ 1, without repeats.
+func (p ProbeConfig) SinkKeys() ([]int, error) {
+	var ks []int
+	for _, f := range strings.Split(p.SinkK, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || k < 1 || slices.Contains(ks, k) {
+			return nil, fmt.Errorf("probe.sink_k = %q: want distinct key positions ≥ 1, comma-separated (e.g. 1,2)", p.SinkK)
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
 }
 
 func variantNormalized(v string) bool { return attention.VariantRowsSumToOne(v) }

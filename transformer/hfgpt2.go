@@ -264,8 +264,8 @@ func at[T gop.Float](t *checkpoints.Tensor, i int) T {
 func WriteHFGPT2[T gop.Float](dir string, m *Model[T]) error {
 	mc := m.Cfg
 	if mc.Positions != PosLearnedAdd || !mc.PreLN || !mc.MLP || !mc.Causal || mc.Attention != attention.VariantSoftmax ||
-		mc.SinkToken || mc.KVBias || mc.UnembedBias || mc.DOut != mc.Vocab {
-		return fmt.Errorf("transformer: write GPT-2: the model is not a GPT-2 (learned-add positions, pre-LN, MLP, causal softmax, no sink token, key/value bias or output bias)")
+		mc.SinkToken || mc.KVBias || mc.UnembedBias || mc.DOut != mc.Vocab || mc.SinkLogit || gateWidth(mc) > 0 {
+		return fmt.Errorf("transformer: write GPT-2: the model is not a GPT-2 (learned-add positions, pre-LN, MLP, causal softmax, no sink token, key/value bias, sink logit, gate or output bias)")
 	}
 	we, wu := m.Param("embed.W_E"), m.Param("unembed.W_U")
 	tied := true

@@ -57,7 +57,10 @@ func (m *Model[T]) NumParams() int {
 // q, k, v and o projections (here fused as W_QKV), the MLP's input and the
 // unembedding, 4d for the MLP's output; LayerNorm gains 1 and biases 0. The
 // sink token is an embedding (N(0, 1)); the key/value biases are biases of the
-// d-wide projections (U(±1/√d)). MLP attention's φ (blocks.{l}.attn.mlp.*,
+// d-wide projections (U(±1/√d)); the attention output gate (model.gate) is a
+// Linear of fan-in d (blocks.{l}.attn.W_gate (d, H or d), b_gate); the sink
+// logits (blocks.{l}.attn.sink_logit, (H)) start at 0, where the head is
+// softmax1, under either initialisation. MLP attention's φ (blocks.{l}.attn.mlp.*,
 // d_head → mlp_ratio·d_head → d_head, the paper's attn_mlp) is two Linears:
 // fan-in d_head, then mlp_ratio·d_head.
 //
@@ -134,6 +137,13 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 			}
 			add(b+"attn.kv_bias", false, kv, 2, d)
 		}
+		if cfg.SinkLogit {
+			add(b+"attn.sink_logit", false, zero, cfg.Heads)
+		}
+		if gw := gateWidth(cfg); gw > 0 { // a Linear d → H or d → d
+			add(b+"attn.W_gate", true, weight(d), d, gw)
+			add(b+"attn.b_gate", false, bias(d), gw)
+		}
 		if attention.VariantHasMLP(cfg.Attention) { // φ of MLP attention, shared by the heads
 			hd, fa := m.HD(), cfg.MLPRatio*m.HD()
 			add(b+"attn.mlp.W_in", true, weight(hd), hd, fa)
@@ -163,6 +173,18 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 		add("unembed.b_U", false, bias(d), cfg.DOut)
 	}
 	return m, nil
+}
+
+// gateWidth is the number of gates per position of model.gate: H (head),
+// D (elementwise) or 0 (none).
+func gateWidth(cfg ModelConfig) int {
+	switch cfg.Gate {
+	case GateHead:
+		return cfg.Heads
+	case GateElementwise:
+		return cfg.DModel
+	}
+	return 0
 }
 
 // graph is one compiled computation over a fixed batch shape: a training
@@ -222,13 +244,25 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 			phi = &attention.MLPNodes{W1: node[pre+"attn.mlp.W_in"], B1: node[pre+"attn.mlp.b_in"],
 				W2: node[pre+"attn.mlp.W_out"], B2: node[pre+"attn.mlp.b_out"]}
 		}
-		a, aop, err := attention.NewMultiHeadMLP[T](qkv, node[pre+"attn.kv_bias"], phi, attention.MultiHeadConfig{
+		acfg := attention.MultiHeadConfig{
 			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias,
-			MLPHidden: cfg.MLPRatio * (d / cfg.Heads)})
+			MLPHidden: cfg.MLPRatio * (d / cfg.Heads), SinkLogit: cfg.SinkLogit}
+		var a *G.Node
+		var aop *attention.MultiHeadOp[T]
+		if cfg.SinkLogit {
+			a, aop, err = attention.NewMultiHeadSinkLogit[T](qkv, node[pre+"attn.kv_bias"], node[pre+"attn.sink_logit"], acfg)
+		} else {
+			a, aop, err = attention.NewMultiHeadMLP[T](qkv, node[pre+"attn.kv_bias"], phi, acfg)
+		}
 		if err != nil {
 			return nil, err
 		}
 		gr.attn = append(gr.attn, aop)
+		if gateWidth(cfg) > 0 { // the output gate, from the same input h as q, k, v
+			if a, err = gate[T](a, h, node[pre+"attn.W_gate"], node[pre+"attn.b_gate"]); err != nil {
+				return nil, err
+			}
+		}
 		if x, err = linear[T](a, node[pre+"attn.W_O"], node[pre+"attn.b_O"], x); err != nil {
 			return nil, err
 		}

@@ -30,6 +30,15 @@ func TestModelGradCheck(t *testing.T) {
 		"mlp":                func(c *ModelConfig) { c.Attention = attention.VariantMLP },
 		"linear (kernel)":    func(c *ModelConfig) { c.Attention = "linear" },
 		"uniform":            func(c *ModelConfig) { c.Attention = attention.VariantUniform },
+		"gate-head":          func(c *ModelConfig) { c.Gate = GateHead },
+		"gate-elementwise/gpt2/no-ln": func(c *ModelConfig) {
+			c.Gate, c.Init, c.PreLN = GateElementwise, InitGPT2, false
+		},
+		"sink-logit+kv-bias": func(c *ModelConfig) { c.SinkLogit, c.KVBias = true, true },
+		"softpick":           func(c *ModelConfig) { c.Attention = attention.VariantSoftpick },
+		"sink-logit+gate-head+sink-token": func(c *ModelConfig) {
+			c.SinkLogit, c.Gate, c.SinkToken = true, GateHead, true
+		},
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {

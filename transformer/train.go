@@ -405,6 +405,9 @@ func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
 		for i, v := range g.resid[l] {
 			res[i] = float32(v)
 		}
+		if nm := nullMass(mc, op, tk); nm != nil {
+			c.NullMass = append(c.NullMass, nm)
+		}
 		c.Attn = append(c.Attn, attn)
 		c.Values = append(c.Values, vals)
 		c.Resid = append(c.Resid, res)
@@ -415,7 +418,7 @@ func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
 // attentionRowsSumToOne: rows sum to 1 over real tokens only for normalized
 // variants without the key/value bias slot.
 func attentionRowsSumToOne(mc ModelConfig) bool {
-	return !mc.KVBias && variantNormalized(mc.Attention)
+	return !mc.KVBias && !mc.SinkLogit && variantNormalized(mc.Attention)
 }
 
 // Logits runs the model forward on a batch and returns a copy of its logits,

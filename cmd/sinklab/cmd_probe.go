@@ -108,7 +108,8 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 		eps = o.Eps
 	}
 	cj, _ := json.Marshal(rc)
-	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps})
+	sinkK, _ := rc.Config.Probe.SinkKeys() // "" (runs older than probe.sink_k) or invalid: k = 1
+	rec, err := probes.NewRecorder(out, rc.RunID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: eps, SinkK: sinkK})
 	if err != nil {
 		return err
 	}

@@ -347,7 +347,11 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), cj); err != nil {
 		return fmt.Errorf("train: write config.json: %w", err)
 	}
-	rec, err := probes.NewRecorder(dir, runID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: cfg.Probe.Eps})
+	sinkK, err := cfg.Probe.SinkKeys()
+	if err != nil {
+		return usagef("%v", err)
+	}
+	rec, err := probes.NewRecorder(dir, runID, string(cj), Version(), &probes.RecorderOptions{SinkEpsilon: cfg.Probe.Eps, SinkK: sinkK})
 	if err != nil {
 		return err
 	}
