@@ -32,9 +32,26 @@ def read_safetensors(path):
     return out
 
 
-def normalize(s, visible, variant):
-    """Row normalizers of attention/variants.go; visible is a bool mask of the same shape."""
+def normalize(s, visible, variant, sink=None):
+    """Row normalizers of attention/variants.go; visible is a bool mask of the same shape.
+
+    sink (H) is the per-head sink logit (model.sink_logit, softmax only): a logit with no value in
+    every row's denominator, p_j = e^{s_j} / (e^{b_h} + sum_k e^{s_k}).
+    """
     neg = torch.finfo(s.dtype).min
+    if sink is not None:
+        if variant != "softmax":
+            raise SystemExit(f"a sink logit needs softmax, not {variant}")
+        b = sink.reshape(1, -1, 1, 1).expand(s.shape[0], -1, s.shape[2], 1)
+        return torch.softmax(torch.cat([b, s.masked_fill(~visible, float("-inf"))], dim=-1), dim=-1)[..., 1:]
+    if variant == "softpick":
+        # Zuhri et al. 2025, the authors' reference code (softpick-attention, eps 1e-8): masked keys
+        # are -inf and leave the denominator.
+        x = s.masked_fill(~visible, float("-inf"))
+        m = x.amax(-1, keepdim=True)
+        e = torch.exp(x - m) - torch.exp(-m)
+        a = torch.where(x.isfinite(), e.abs(), torch.zeros_like(e))
+        return F.relu(e) / (a.sum(-1, keepdim=True) + 1e-8)
     if variant in ("softmax", "softmax1"):
         m = s.masked_fill(~visible, neg).amax(-1, keepdim=True)
         if variant == "softmax1":
@@ -101,8 +118,14 @@ def forward(W, mc, tokens):
             s = phi(q) @ phi(k).transpose(-2, -1) / math.sqrt(HD)
         else:
             s = q @ k.transpose(-2, -1) / math.sqrt(HD)
-        a = normalize(s, visible.expand_as(s), mc["attention"])
+        a = normalize(s, visible.expand_as(s), mc["attention"], W.get(p + "attn.sink_logit"))
         o = (a @ v).transpose(1, 2).reshape(B, Tp, D)
+        gate = mc.get("gate") or "none"
+        if gate != "none":  # gated attention: sigmoid(h W_g + b_g) from the q/k/v input, per head or channel
+            g = torch.sigmoid(h @ W[p + "attn.W_gate"] + W[p + "attn.b_gate"])  # (B, Tp, H) or (B, Tp, D)
+            if gate == "head":
+                g = g.repeat_interleave(HD, dim=-1)
+            o = o * g
         x = x + o @ W[p + "attn.W_O"] + W[p + "attn.b_O"]
         if mc["mlp"]:
             h = ln(x, p + "ln2") if mc["pre_ln"] else x
