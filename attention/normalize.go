@@ -55,115 +55,100 @@ func checkLen(what string, n int, xs ...[]float64) {
 	}
 }
 
-// Softmax is α(a)ᵢ = exp(aᵢ) / Σⱼ exp(aⱼ), computed after shifting a by its
-// maximum, so any finite logits give finite weights.
-type Softmax struct{}
+// The normalizers that are also attention variants (softmax, softmax1,
+// sigmoid, and relu, which is relu-norm) run the multi-head op's row
+// functions rowForward and rowBackward (variants.go) at T = float64: the toy
+// model, its flow and the op share one implementation of each.
+type (
+	// Softmax is α(a)ᵢ = exp(aᵢ) / Σⱼ exp(aⱼ), computed after shifting a by
+	// its maximum, so any finite logits give finite weights: the attention
+	// variant softmax. Its VJP is daᵢ = αᵢ (gᵢ − Σⱼ αⱼ gⱼ).
+	Softmax struct{}
+	// Softmax1 is softmax with a 1 added to the denominator,
+	// α(a)ᵢ = exp(aᵢ) / (1 + Σⱼ exp(aⱼ)): a head can attend to nothing. Its
+	// weights sum to less than one; its VJP is softmax's. It is the attention
+	// variant softmax1.
+	Softmax1 struct{}
+	// ReLU is α(a) = relu(a) / Σ relu(a), the attention variant relu-norm.
+	// When no logit is positive the weights are all zero (0/0 := 0, the head
+	// attends to nothing) and so is the gradient; the derivative of relu at 0
+	// is taken as 0. Its VJP is daⱼ = 1[aⱼ>0]/Σrelu(a) (gⱼ − Σᵢ αᵢ gᵢ).
+	ReLU struct{}
+	// Sigmoid is the unnormalized α(a)ᵢ = 1 / (1 + exp(−aᵢ)), the attention
+	// variant sigmoid. Its VJP is daᵢ = gᵢ αᵢ (1 − αᵢ).
+	Sigmoid struct{}
+)
 
-// Name implements Normalizer.
-func (Softmax) Name() string { return "softmax" }
+// The normalizers that have no attention variant.
+type (
+	// L1 is α(a) = |a| / Σ|a|. The all-zero vector maps to zero weights
+	// (0/0 := 0) with a zero gradient; the derivative of |x| at 0 is taken as
+	// 0. Its VJP is daⱼ = sign(aⱼ)/Σ|a| (gⱼ − Σᵢ αᵢ gᵢ).
+	L1 struct{}
+	// Sum is α(a) = a / Σa. It leaves the simplex when some aᵢ < 0, and has a
+	// pole at Σa = 0 (the weights become infinite there, which a run reports
+	// as divergence). Its VJP is daⱼ = (gⱼ − Σᵢ αᵢ gᵢ) / Σa.
+	Sum struct{}
+	// L2 is α(a) = a² / Σa² (elementwise square). It is computed on a / max|a|
+	// so that no square overflows. The zero vector maps to zero weights. Its
+	// VJP is daⱼ = 2aⱼ/Σa² (gⱼ − Σᵢ αᵢ gᵢ).
+	L2 struct{}
+)
 
-// Simplex implements Normalizer.
-func (Softmax) Simplex() bool { return true }
+// The normalizers' Name and Simplex methods (Normalizer), in the order of
+// NormalizerNames.
 
-// Forward implements Normalizer.
-func (Softmax) Forward(alpha, a []float64) {
-	checkLen("softmax", len(a), alpha)
-	softmaxForward(alpha, a, false)
-}
-
-// VJP implements Normalizer: daᵢ = αᵢ (gᵢ − Σⱼ αⱼ gⱼ).
-func (Softmax) VJP(da, a, alpha, g []float64) {
-	checkLen("softmax vjp", len(a), alpha, g, da)
-	softmaxVJP(da, alpha, g)
-}
-
-// softmaxForward writes softmax(a) (plusOne: with a 1 added to the
-// denominator) into alpha, shifted by the maximum logit for stability.
-func softmaxForward(alpha, a []float64, plusOne bool) {
-	m := math.Inf(-1)
-	if plusOne {
-		m = 0 // the extra 1 is exp(0): a logit of zero that is never shifted away
-	}
-	for _, v := range a {
-		if v > m {
-			m = v
-		}
-	}
-	s := 0.0
-	if plusOne {
-		s = math.Exp(-m)
-	}
-	for i, v := range a {
-		e := math.Exp(v - m)
-		alpha[i] = e
-		s += e
-	}
-	inv := 1 / s
-	for i := range alpha {
-		alpha[i] *= inv
-	}
-}
-
-// softmaxVJP is the VJP shared by softmax and softmax1, whose Jacobians are
-// both diag(α) − ααᵀ.
-func softmaxVJP(da, alpha, g []float64) {
-	dot := dotProd(alpha, g)
-	for i, al := range alpha {
-		da[i] = al * (g[i] - dot)
-	}
-}
-
-// Softmax1 is softmax with a 1 added to the denominator,
-// α(a)ᵢ = exp(aᵢ) / (1 + Σⱼ exp(aⱼ)): a head can attend to nothing. Its
-// weights sum to less than one.
-type Softmax1 struct{}
-
-// Name implements Normalizer.
+func (Softmax) Name() string  { return "softmax" }
 func (Softmax1) Name() string { return "softmax1" }
+func (L1) Name() string       { return "l1" }
+func (Sum) Name() string      { return "sum" }
+func (L2) Name() string       { return "l2" }
+func (ReLU) Name() string     { return "relu" }
+func (Sigmoid) Name() string  { return "sigmoid" }
 
-// Simplex implements Normalizer.
+func (Softmax) Simplex() bool  { return true }
 func (Softmax1) Simplex() bool { return false }
+func (L1) Simplex() bool       { return true }
+func (Sum) Simplex() bool      { return false }
+func (L2) Simplex() bool       { return true }
+func (ReLU) Simplex() bool     { return true }
+func (Sigmoid) Simplex() bool  { return false }
 
-// Forward implements Normalizer.
-func (Softmax1) Forward(alpha, a []float64) {
-	checkLen("softmax1", len(a), alpha)
-	softmaxForward(alpha, a, true)
-}
+// Forward and VJP (Normalizer) of the attention variants.
 
-// VJP implements Normalizer: daᵢ = αᵢ (gᵢ − Σⱼ αⱼ gⱼ), as for softmax.
-func (Softmax1) VJP(da, a, alpha, g []float64) {
-	checkLen("softmax1 vjp", len(a), alpha, g, da)
-	softmaxVJP(da, alpha, g)
-}
+func (n Softmax) Forward(alpha, a []float64)  { variantForward(n, avSoftmax, alpha, a) }
+func (n Softmax1) Forward(alpha, a []float64) { variantForward(n, avSoftmax1, alpha, a) }
+func (n ReLU) Forward(alpha, a []float64)     { variantForward(n, avReluNorm, alpha, a) }
+func (n Sigmoid) Forward(alpha, a []float64)  { variantForward(n, avSigmoid, alpha, a) }
 
-// dotProd returns Σᵢ xᵢ yᵢ.
-func dotProd(x, y []float64) float64 {
-	s := 0.0
-	for i, v := range x {
-		s += v * y[i]
+func (n Softmax) VJP(da, a, alpha, g []float64)  { variantVJP(n, avSoftmax, da, a, alpha, g, 1) }
+func (n Softmax1) VJP(da, a, alpha, g []float64) { variantVJP(n, avSoftmax1, da, a, alpha, g, 1) }
+func (n ReLU) VJP(da, a, alpha, g []float64)     { variantVJP(n, avReluNorm, da, a, alpha, g, reluSum(a)) }
+func (n Sigmoid) VJP(da, a, alpha, g []float64)  { variantVJP(n, avSigmoid, da, a, alpha, g, 1) }
+
+// variantForward writes α(a) into alpha with variant v's rowForward.
+func variantForward(n Normalizer, v attnVariant, alpha, a []float64) {
+	checkLen(n.Name(), len(a), alpha)
+	if len(a) > 0 {
+		rowForward(v, a, alpha, len(a))
 	}
-	return s
 }
 
-// L1 is α(a) = |a| / Σ|a|. The all-zero vector maps to zero weights (0/0 := 0)
-// with a zero gradient; the derivative of |x| at 0 is taken as 0.
-type L1 struct{}
-
-// Name implements Normalizer.
-func (L1) Name() string { return "l1" }
-
-// Simplex implements Normalizer.
-func (L1) Simplex() bool { return true }
+// variantVJP writes da = J_α(a)ᵀ g with variant v's rowBackward, given the
+// row normalizer z that rowForward returned for a (only relu-norm's backward
+// reads it).
+func variantVJP(n Normalizer, v attnVariant, da, a, alpha, g []float64, z float64) {
+	if len(alpha) != len(a) || len(g) != len(a) || len(da) != len(a) {
+		checkLen(n.Name()+" vjp", len(a), alpha, g, da) // panics
+	}
+	rowBackward(v, a, alpha, g, da, len(a), z)
+}
 
 // Forward implements Normalizer.
 func (L1) Forward(alpha, a []float64) {
 	checkLen("l1", len(a), alpha)
-	s := 0.0
-	for _, v := range a {
-		s += math.Abs(v)
-	}
 	inv := 0.0
-	if s != 0 {
+	if s := absSum(a); s != 0 {
 		inv = 1 / s
 	}
 	for i, v := range a {
@@ -171,13 +156,10 @@ func (L1) Forward(alpha, a []float64) {
 	}
 }
 
-// VJP implements Normalizer: daⱼ = sign(aⱼ)/Σ|a| (gⱼ − Σᵢ αᵢ gᵢ).
+// VJP implements Normalizer.
 func (L1) VJP(da, a, alpha, g []float64) {
 	checkLen("l1 vjp", len(a), alpha, g, da)
-	s := 0.0
-	for _, v := range a {
-		s += math.Abs(v)
-	}
+	s := absSum(a)
 	if s == 0 {
 		clear(da)
 		return
@@ -196,98 +178,58 @@ func (L1) VJP(da, a, alpha, g []float64) {
 	}
 }
 
-// Sum is α(a) = a / Σa. It leaves the simplex when some aᵢ < 0, and has a pole
-// at Σa = 0 (the weights become infinite there, which a run reports as
-// divergence).
-type Sum struct{}
-
-// Name implements Normalizer.
-func (Sum) Name() string { return "sum" }
-
-// Simplex implements Normalizer.
-func (Sum) Simplex() bool { return false }
+// absSum returns Σ|aᵢ|.
+func absSum(a []float64) float64 {
+	s := 0.0
+	for _, v := range a {
+		s += math.Abs(v)
+	}
+	return s
+}
 
 // Forward implements Normalizer.
 func (Sum) Forward(alpha, a []float64) {
 	checkLen("sum", len(a), alpha)
-	s := 0.0
-	for _, v := range a {
-		s += v
-	}
+	s := sumOf(a)
 	for i, v := range a {
 		alpha[i] = v / s
 	}
 }
 
-// VJP implements Normalizer: daⱼ = (gⱼ − Σᵢ αᵢ gᵢ) / Σa.
+// VJP implements Normalizer.
 func (Sum) VJP(da, a, alpha, g []float64) {
 	checkLen("sum vjp", len(a), alpha, g, da)
-	s := 0.0
-	for _, v := range a {
-		s += v
-	}
+	s := sumOf(a)
 	dot := dotProd(alpha, g)
 	for i := range da {
 		da[i] = (g[i] - dot) / s
 	}
 }
 
-// L2 is α(a) = a² / Σa² (elementwise square). It is computed on a / max|a| so
-// that no square overflows. The zero vector maps to zero weights.
-type L2 struct{}
-
-// Name implements Normalizer.
-func (L2) Name() string { return "l2" }
-
-// Simplex implements Normalizer.
-func (L2) Simplex() bool { return true }
-
-// maxAbs returns max |aᵢ|.
-func maxAbs(a []float64) float64 {
-	m := 0.0
-	for _, v := range a {
-		if av := math.Abs(v); av > m {
-			m = av
-		}
-	}
-	return m
-}
-
 // Forward implements Normalizer.
 func (L2) Forward(alpha, a []float64) {
 	checkLen("l2", len(a), alpha)
-	c := maxAbs(a)
+	c, q := scaledSquares(a)
 	if c == 0 {
 		clear(alpha)
 		return
 	}
-	inv := 1 / c
-	q := 0.0
+	inv, iq := 1/c, 1/q
 	for i, v := range a {
 		x := v * inv
-		alpha[i] = x * x
-		q += x * x
-	}
-	iq := 1 / q
-	for i := range alpha {
-		alpha[i] *= iq
+		alpha[i] = x * x * iq
 	}
 }
 
-// VJP implements Normalizer: daⱼ = 2aⱼ/Σa² (gⱼ − Σᵢ αᵢ gᵢ).
+// VJP implements Normalizer.
 func (L2) VJP(da, a, alpha, g []float64) {
 	checkLen("l2 vjp", len(a), alpha, g, da)
-	c := maxAbs(a)
+	c, q := scaledSquares(a)
 	if c == 0 {
 		clear(da)
 		return
 	}
 	inv := 1 / c
-	q := 0.0
-	for _, v := range a {
-		x := v * inv
-		q += x * x
-	}
 	f := 2 / (q * c) // 2aⱼ/Σa² = 2 (aⱼ/c) / (c Σ(a/c)²)
 	dot := dotProd(alpha, g)
 	for i, v := range a {
@@ -295,96 +237,23 @@ func (L2) VJP(da, a, alpha, g []float64) {
 	}
 }
 
-// ReLU is α(a) = relu(a) / Σ relu(a). When no logit is positive the weights
-// are all zero (0/0 := 0, the head attends to nothing) and so is the gradient;
-// the derivative of relu at 0 is taken as 0.
-type ReLU struct{}
-
-// Name implements Normalizer.
-func (ReLU) Name() string { return "relu" }
-
-// Simplex implements Normalizer.
-func (ReLU) Simplex() bool { return true }
-
-// Forward implements Normalizer.
-func (ReLU) Forward(alpha, a []float64) {
-	checkLen("relu", len(a), alpha)
-	s := 0.0
+// scaledSquares returns c = max|aᵢ| and q = Σ(aᵢ/c)², so that Σa² = c²q
+// without overflow; q = 0 when c = 0.
+func scaledSquares(a []float64) (c, q float64) {
 	for _, v := range a {
-		if v > 0 {
-			s += v
+		if av := math.Abs(v); av > c { // NaNs are skipped
+			c = av
 		}
 	}
-	inv := 0.0
-	if s > 0 {
-		inv = 1 / s
+	if c == 0 {
+		return 0, 0
 	}
-	for i, v := range a {
-		alpha[i] = max(v, 0) * inv
-	}
-}
-
-// VJP implements Normalizer: daⱼ = 1[aⱼ>0]/Σrelu(a) (gⱼ − Σᵢ αᵢ gᵢ).
-func (ReLU) VJP(da, a, alpha, g []float64) {
-	checkLen("relu vjp", len(a), alpha, g, da)
-	s := 0.0
+	inv := 1 / c
 	for _, v := range a {
-		if v > 0 {
-			s += v
-		}
+		x := v * inv
+		q += x * x
 	}
-	if s == 0 {
-		clear(da)
-		return
-	}
-	inv := 1 / s
-	dot := dotProd(alpha, g)
-	for i, v := range a {
-		if v > 0 {
-			da[i] = inv * (g[i] - dot)
-		} else {
-			da[i] = 0
-		}
-	}
-}
-
-// Sigmoid is the unnormalized α(a)ᵢ = 1 / (1 + exp(−aᵢ)).
-type Sigmoid struct{}
-
-// Name implements Normalizer.
-func (Sigmoid) Name() string { return "sigmoid" }
-
-// Simplex implements Normalizer.
-func (Sigmoid) Simplex() bool { return false }
-
-// Forward implements Normalizer.
-func (Sigmoid) Forward(alpha, a []float64) {
-	checkLen("sigmoid", len(a), alpha)
-	for i, v := range a {
-		alpha[i] = sigmoid(v)
-	}
-}
-
-// VJP implements Normalizer: daᵢ = gᵢ αᵢ (1 − αᵢ).
-func (Sigmoid) VJP(da, a, alpha, g []float64) {
-	checkLen("sigmoid vjp", len(a), alpha, g, da)
-	for i, al := range alpha {
-		da[i] = g[i] * al * (1 - al)
-	}
-}
-
-// sigmoid is 1/(1+exp(−x)) without overflow for any x.
-func sigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
-}
-
-// softplus is log(1 + exp(x)) without overflow for any x.
-func softplus(x float64) float64 {
-	return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
+	return c, q
 }
 
 // Polarization describes how concentrated a weight vector α is. Entropy,

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/kernels"
 	"github.com/sinklab/sinklab/attention/vmath"
 )
 
@@ -303,7 +304,7 @@ func (op *MultiHeadOp[T]) attend(b, h int, q []T, ldq int, k []T) {
 	bh := b*c.H + h
 	s := op.s[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
 	p := op.p[bh*c.T*tk : (bh+1)*c.T*tk] // (T, Tk)
-	gemm(false, true, c.T, tk, hd, op.scale, q, ldq, k, hd, 0, s, tk)
+	kernels.Gemm(false, true, c.T, tk, hd, op.scale, q, ldq, k, hd, 0, s, tk)
 	for i := 0; i < c.T; i++ {
 		if op.ns == 1 {
 			op.z[bh*c.T+i], op.p0[bh*c.T+i] = sinkRowForward(s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], op.visible(i), op.sink[h])
@@ -314,7 +315,7 @@ func (op *MultiHeadOp[T]) attend(b, h int, q []T, ldq int, k []T) {
 	if op.bumpOn && op.bumpAt/(c.T*tk) == bh {
 		p[op.bumpAt%(c.T*tk)] += op.bumpEps
 	}
-	gemm(false, false, c.T, hd, tk, 1, p, tk, op.vbuf[bh*tk*hd:(bh+1)*tk*hd], hd, 0, op.obuf[b*c.T*op.d+h*hd:], op.d)
+	kernels.Gemm(false, false, c.T, hd, tk, 1, p, tk, op.vbuf[bh*tk*hd:(bh+1)*tk*hd], hd, 0, op.obuf[b*c.T*op.d+h*hd:], op.d)
 }
 
 // elu1 writes f = elu(x) + 1 (x + 1 for x > 0, eˣ otherwise).
@@ -346,9 +347,9 @@ func (op *MultiHeadOp[T]) mlpForward(w1, b1, w2, b2 []T) {
 		copy(op.u[i*f:(i+1)*f], b1)
 		copy(op.f[i*hd:(i+1)*hd], b2)
 	}
-	gemm(false, false, r, f, hd, 1, op.x, hd, w1, f, 1, op.u, f)
+	kernels.Gemm(false, false, r, f, hd, 1, op.x, hd, w1, f, 1, op.u, f)
 	geluErf(op.u, op.a, op.dg)
-	gemm(false, false, r, hd, f, 1, op.a, f, w2, hd, 1, op.f, hd)
+	kernels.Gemm(false, false, r, hd, f, 1, op.a, f, w2, hd, 1, op.f, hd)
 }
 
 // geluErf writes the exact GELU a = u·Φ(u) = ½u(1 + erf(u/√2)) and its
@@ -530,8 +531,8 @@ func (op *multiHeadBackOp[T]) head(b, h int, dO, q []T, ldq int, k, dq []T, lddq
 	s := f.s[bh*c.T*tk : (bh+1)*c.T*tk]
 	p := f.p[bh*c.T*tk : (bh+1)*c.T*tk]
 	do := dO[b*c.T*d+h*hd:] // (T, HD), row stride D
-	gemm(false, true, c.T, tk, hd, 1, do, d, vb, hd, 0, op.dp, tk)
-	gemm(true, false, tk, hd, c.T, 1, p, tk, do, d, 0, op.dv, hd)
+	kernels.Gemm(false, true, c.T, tk, hd, 1, do, d, vb, hd, 0, op.dp, tk)
+	kernels.Gemm(true, false, tk, hd, c.T, 1, p, tk, do, d, 0, op.dv, hd)
 	for i := 0; i < c.T; i++ {
 		r := op.dp[i*tk : (i+1)*tk]
 		rowBackward(f.v, s[i*tk:(i+1)*tk], p[i*tk:(i+1)*tk], r, op.ds[i*tk:(i+1)*tk], f.visible(i), f.z[bh*c.T+i])
@@ -543,8 +544,8 @@ func (op *multiHeadBackOp[T]) head(b, h int, dO, q []T, ldq int, k, dq []T, lddq
 		copy(f.gP[bh*c.T*tk:(bh+1)*c.T*tk], op.dp)
 		copy(f.gS[bh*c.T*tk:(bh+1)*c.T*tk], op.ds)
 	}
-	gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, k, hd, 0, dq, lddq)
-	gemm(true, false, tk, hd, c.T, f.scale, op.ds, tk, q, ldq, 0, dk, hd)
+	kernels.Gemm(false, false, c.T, hd, tk, f.scale, op.ds, tk, k, hd, 0, dq, lddq)
+	kernels.Gemm(true, false, tk, hd, c.T, f.scale, op.ds, tk, q, ldq, 0, dk, hd)
 }
 
 // scatterKV writes head (b, h)'s dK (dk, (Tk, HD)) and dV (op.dv) into dqkv,
@@ -634,25 +635,25 @@ func (op *multiHeadBackOp[T]) mlpBackward(w1, w2 []T) {
 	dw1, db1 := g[:hd*fh], g[hd*fh:hd*fh+fh]
 	dw2, db2 := g[hd*fh+fh:2*hd*fh+fh], g[2*hd*fh+fh:2*hd*fh+fh+hd]
 	dy := op.df
-	gemm(true, false, fh, hd, r, 1, f.a, fh, dy, hd, 0, dw2, hd)
+	kernels.Gemm(true, false, fh, hd, r, 1, f.a, fh, dy, hd, 0, dw2, hd)
 	clear(db2)
 	for i := 0; i < r; i++ {
 		for j, v := range dy[i*hd : (i+1)*hd] {
 			db2[j] += v
 		}
 	}
-	gemm(false, true, r, fh, hd, 1, dy, hd, w2, hd, 0, op.du, fh)
+	kernels.Gemm(false, true, r, fh, hd, 1, dy, hd, w2, hd, 0, op.du, fh)
 	for i, g := range f.dg {
 		op.du[i] *= g
 	}
-	gemm(true, false, hd, fh, r, 1, f.x, hd, op.du, fh, 0, dw1, fh)
+	kernels.Gemm(true, false, hd, fh, r, 1, f.x, hd, op.du, fh, 0, dw1, fh)
 	clear(db1)
 	for i := 0; i < r; i++ {
 		for j, v := range op.du[i*fh : (i+1)*fh] {
 			db1[j] += v
 		}
 	}
-	gemm(false, true, r, hd, fh, 1, op.du, fh, w1, fh, 0, op.dx, hd)
+	kernels.Gemm(false, true, r, hd, fh, 1, op.du, fh, w1, fh, 0, op.dx, hd)
 }
 
 func btoi(b bool) int {

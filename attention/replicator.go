@@ -102,10 +102,7 @@ func rowJVP[T gop.Float](v attnVariant, s, p, u, pdot []T, n int, z T, scratch [
 	s, p, u, pdot = s[:n], p[:n], u[:n], pdot[:n]
 	switch v {
 	case avSoftmax, avSoftmax1:
-		var pu T
-		for j := range p {
-			pu += p[j] * u[j]
-		}
+		pu := dotProd(p, u)
 		for j := range pdot {
 			pdot[j] = p[j] * (u[j] - pu)
 		}
@@ -123,14 +120,8 @@ func rowJVP[T gop.Float](v attnVariant, s, p, u, pdot []T, n int, z T, scratch [
 		for j := range pdot {
 			pdot[j] -= p[j] * du
 		}
-	case avElu:
-		for j, x := range s {
-			if x > 0 {
-				pdot[j] = u[j]
-			} else {
-				pdot[j] = p[j] * u[j]
-			}
-		}
+	case avElu, avDot, avKernel, avMLP:
+		rowBackward(v, s, p, u, pdot, n, z) // a diagonal Jacobian: J u = Jᵀu
 	case avEluNorm:
 		var du T
 		for j, x := range s {
@@ -144,22 +135,13 @@ func rowJVP[T gop.Float](v attnVariant, s, p, u, pdot []T, n int, z T, scratch [
 		for j := range pdot {
 			pdot[j] -= p[j] * du
 		}
-	case avDot:
-		copy(pdot, u)
 	case avDotNorm:
-		var sum, su T
-		for j, x := range s {
-			sum += x
-			su += u[j]
-		}
-		if sum <= 1 && sum >= -1 {
+		sg := dotNormSign(s)
+		if sg == 0 {
 			copy(pdot, u)
 			return
 		}
-		sg := T(1)
-		if sum < 0 {
-			sg = -1
-		}
+		su := sumOf(u)
 		for j := range pdot {
 			pdot[j] = (u[j] - sg*p[j]*su) / z
 		}

@@ -155,7 +155,7 @@ func NewToy(spec ToySpec, rng *rand.Rand) (*Toy, error) {
 		for i := range u {
 			u[i] = 10 * rng.Float64()
 		}
-		softmaxForward(t.PStar, u, false)
+		Softmax{}.Forward(t.PStar, u)
 	}
 	t.alloc()
 	return t, nil
@@ -335,6 +335,11 @@ func (t *Toy) lossGrad(y, g []float64) float64 {
 		return m + math.Log(s) - py
 	}
 	panic("attention: unknown loss")
+}
+
+// softplus is log(1 + exp(x)) without overflow for any x.
+func softplus(x float64) float64 {
+	return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
 }
 
 // forwardAt computes σ into alpha and y = V σ at (V, A) and returns the logits

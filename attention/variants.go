@@ -228,7 +228,8 @@ func VariantHasMLP(name string) bool {
 // rowEps is the paper's ε in a row-sum denominator.
 const rowEps = 1e-9
 
-func sigm[T gop.Float](x T) T {
+// sigmoid is 1/(1+exp(−x)) without overflow for any x.
+func sigmoid[T gop.Float](x T) T {
 	if x >= 0 {
 		return 1 / (1 + gop.Exp(-x))
 	}
@@ -270,12 +271,12 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 		}
 	case avSigmoid:
 		for j, x := range s {
-			p[j] = sigm(x)
+			p[j] = sigmoid(x)
 		}
 	case avSigmoidNorm:
 		var sum T
 		for j, x := range s {
-			p[j] = sigm(x)
+			p[j] = sigmoid(x)
 			sum += p[j]
 		}
 		z = sum + rowEps
@@ -301,20 +302,12 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 	case avDot, avKernel, avMLP:
 		copy(p, s)
 	case avDotNorm, avMLPNorm:
-		var sum T
-		for _, x := range s {
-			sum += x
-		}
-		z = max(T(math.Abs(float64(sum))), 1)
+		z = max(T(math.Abs(float64(sumOf(s)))), 1)
 		for j, x := range s {
 			p[j] = x / z
 		}
 	case avKernelNorm:
-		var sum T
-		for _, x := range s {
-			sum += x
-		}
-		z = sum + rowEps
+		z = sumOf(s) + rowEps
 		for j, x := range s {
 			p[j] = x / z
 		}
@@ -324,15 +317,13 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 			p[j] = 1 / z
 		}
 	case avReluNorm:
-		var sum T
+		z = reluSum(s)
 		for j, x := range s {
 			p[j] = max(x, 0)
-			sum += p[j]
 		}
-		z = sum
-		if sum > 0 {
+		if z > 0 {
 			for j := range p {
-				p[j] /= sum
+				p[j] /= z
 			}
 		}
 	case avSoftpick:
@@ -341,16 +332,40 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 	return z
 }
 
+// reluSum returns Σⱼ max(sⱼ, 0): relu-norm's row normalizer z.
+func reluSum[T gop.Float](s []T) T {
+	var sum T
+	for _, x := range s {
+		sum += max(x, 0)
+	}
+	return sum
+}
+
+// sumOf returns Σⱼ sⱼ, summed left to right.
+func sumOf[T gop.Float](s []T) T {
+	var sum T
+	for _, x := range s {
+		sum += x
+	}
+	return sum
+}
+
+// dotProd returns Σᵢ xᵢ yᵢ, summed left to right.
+func dotProd[T gop.Float](x, y []T) T {
+	var s T
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
 // rowBackward writes ds[:n] = (∂p/∂s)ᵀ dp for one row (ds[n:] = 0), given the
 // scores s, the weights p and the normalizer z from rowForward. For the
 // row-sum normalizers z includes ε, so p·z is the unnormalized weight.
 func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 	clear(ds[n:])
 	s, p, dp, ds = s[:n], p[:n], dp[:n], ds[:n]
-	var pdp T
-	for j := range p {
-		pdp += p[j] * dp[j]
-	}
+	pdp := dotProd(p, dp)
 	switch v {
 	case avSoftmax, avSoftmax1:
 		for j := range ds {
@@ -390,17 +405,10 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 	case avUniform:
 		clear(ds)
 	case avDotNorm, avMLPNorm:
-		var sum T
-		for _, x := range s {
-			sum += x
-		}
-		if math.Abs(float64(sum)) <= 1 {
+		sg := dotNormSign(s)
+		if sg == 0 {
 			copy(ds, dp)
 			return
-		}
-		sg := T(1)
-		if sum < 0 {
-			sg = -1
 		}
 		for j := range ds {
 			ds[j] = (dp[j] - sg*pdp) / z
@@ -420,4 +428,18 @@ func rowBackward[T gop.Float](v attnVariant, s, p, dp, ds []T, n int, z T) {
 	case avSoftpick:
 		softpickBackward(s, dp, ds, z, pdp)
 	}
+}
+
+// dotNormSign returns the sign of Σs for dot-norm and mlp-norm (p = s / z with
+// z = max(|Σs|, 1)), or 0 when |Σs| ≤ 1: there z = 1 and the row's Jacobian
+// is the identity.
+func dotNormSign[T gop.Float](s []T) T {
+	sum := sumOf(s)
+	switch {
+	case math.Abs(float64(sum)) <= 1:
+		return 0
+	case sum < 0:
+		return -1
+	}
+	return 1
 }

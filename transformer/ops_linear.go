@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/kernels"
 )
 
 // linearOp computes Y = X·W (+ b) (+ R): a dense layer with an optional bias and
@@ -81,7 +82,7 @@ func (op *linearOp[T]) Do(vs ...G.Value) (G.Value, error) {
 		}
 		beta = 1
 	}
-	gemm(false, false, op.n, op.out, op.in, 1, x, op.in, w, op.out, beta, y, op.out)
+	kernels.Gemm(false, false, op.n, op.out, op.in, 1, x, op.in, w, op.out, beta, y, op.out)
 	return op.y, nil
 }
 
@@ -145,8 +146,8 @@ func (op *linearBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	n, in, out := f.n, f.in, f.out
 	dx := op.buf[:n*in]
 	dw := op.buf[n*in : n*in+in*out]
-	gemm(false, true, n, in, out, 1, dy, out, w, out, 0, dx, in)
-	gemm(true, false, in, out, n, 1, x, in, dy, out, 0, dw, out)
+	kernels.Gemm(false, true, n, in, out, 1, dy, out, w, out, 0, dx, in)
+	kernels.Gemm(true, false, in, out, n, 1, x, in, dy, out, 0, dw, out)
 	if f.bias {
 		db := op.buf[n*in+in*out:]
 		clear(db)

@@ -203,7 +203,11 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 		return err
 	}
 	defer release()
-	if job, n := activeSlurmTasks(ctx, a, dir); n > 0 {
+	job, n, err := sweep.ActiveJob(ctx, dir)
+	if err != nil {
+		a.log.Warn("cannot tell whether the last Slurm job of this sweep still runs", zap.String("job", job), zap.Error(err))
+	}
+	if n > 0 {
 		return fmt.Errorf("sweep: Slurm job %s still has %d tasks queued or running in %s; let it end (sinklab sweep status %s) or cancel it (scancel %s) first",
 			job, n, dir, dir, job)
 	}
@@ -228,7 +232,7 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 		zap.Int("finished_before", len(plan.Cells)-len(todo)), zap.Int("to_run", len(todo)), zap.String("backend", o.Backend))
 
 	start := time.Now()
-	var failures []sweepFailure
+	var failures []sweep.Failure
 	var runErr error
 	if len(todo) > 0 {
 		if o.Backend == "local" {
@@ -258,14 +262,14 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 	if len(failures) > 0 {
 		fmt.Fprintf(a.stderr, "%d cells failed:\n", len(failures))
 		for _, f := range failures {
-			fmt.Fprintf(a.stderr, "  %s: %s\n", f.id, f.err)
-			for _, line := range strings.Split(f.tail, "\n") {
+			fmt.Fprintf(a.stderr, "  %s: %s\n", f.ID, f.Err)
+			for _, line := range strings.Split(f.Tail, "\n") {
 				if line != "" {
 					fmt.Fprintf(a.stderr, "      %s\n", line)
 				}
 			}
-			if f.log != "" {
-				fmt.Fprintf(a.stderr, "    log: %s\n", f.log)
+			if f.Log != "" {
+				fmt.Fprintf(a.stderr, "    log: %s\n", f.Log)
 			}
 		}
 	}
@@ -278,33 +282,8 @@ func runSweep(ctx context.Context, a *app, o *sweepOptions, file string) error {
 	return nil
 }
 
-// activeSlurmTasks returns the last Slurm job submitted for the folder and
-// how many of its tasks squeue still lists (0 without squeue): running cells
-// again, or rewriting sweep.json under them, would mix up the runs.
-func activeSlurmTasks(ctx context.Context, a *app, dir string) (job string, n int) {
-	jobs, err := sweep.Jobs(dir)
-	if err != nil || len(jobs) == 0 {
-		return "", 0
-	}
-	if _, err := exec.LookPath("squeue"); err != nil {
-		return "", 0
-	}
-	job = jobs[len(jobs)-1].JobID
-	states, err := sweep.Squeue(ctx, job)
-	if err != nil {
-		a.log.Warn("cannot tell whether the last Slurm job of this sweep still runs", zap.String("job", job), zap.Error(err))
-		return job, 0
-	}
-	return job, len(states)
-}
-
-// sweepFailure is one failed cell, for the report at the end of a sweep.
-type sweepFailure struct {
-	id, err, tail, log string
-}
-
 // runSweepLocal runs the cells on a pool of child processes.
-func runSweepLocal(ctx context.Context, a *app, o *sweepOptions, dir, exe string, todo []sweep.Cell) ([]sweepFailure, error) {
+func runSweepLocal(ctx context.Context, a *app, o *sweepOptions, dir, exe string, todo []sweep.Cell) ([]sweep.Failure, error) {
 	jobs := o.Jobs
 	if jobs == 0 {
 		jobs = runtime.NumCPU()
@@ -326,10 +305,10 @@ func runSweepLocal(ctx context.Context, a *app, o *sweepOptions, dir, exe string
 		},
 	})
 	bar.Finish()
-	var failures []sweepFailure
+	var failures []sweep.Failure
 	for _, r := range results {
 		if r.Err != nil && ctx.Err() == nil {
-			failures = append(failures, sweepFailure{id: r.Cell.ID, err: r.Err.Error(), tail: r.Stderr, log: r.Log})
+			failures = append(failures, sweep.Failure{ID: r.Cell.ID, Err: r.Err.Error(), Tail: r.Stderr, Log: r.Log})
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -338,59 +317,35 @@ func runSweepLocal(ctx context.Context, a *app, o *sweepOptions, dir, exe string
 	return failures, nil
 }
 
-// runSweepSlurm writes and submits the job array. waited is false when the
-// array was submitted without --wait (its cells are still to run).
+// runSweepSlurm submits the job array. waited is false when the array was
+// submitted without --wait (its cells are still to run).
 func runSweepSlurm(ctx context.Context, a *app, o *sweepOptions, dir, exe, name string, so sweep.SlurmOptions,
-	todo []sweep.Cell) (failures []sweepFailure, waited bool, err error) {
-	idx := make([]int, len(todo))
-	for i, c := range todo {
-		idx[i] = c.Index
-	}
-	script, err := sweep.Script(sweep.ScriptOptions{Exe: exe, Dir: dir, Name: name, Indices: idx, Jobs: o.Jobs,
-		Args: []string{"-q"}, Slurm: so})
-	if err != nil {
-		return nil, false, usagef("%v", err)
-	}
-	path := filepath.Join(dir, sweep.ScriptFile)
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		return nil, false, fmt.Errorf("sweep: write %s: %w", path, err)
-	}
-	array := sweep.ArraySpec(idx, o.Jobs)
-	var recErr error
-	sub, err := sweep.Submit(ctx, path, o.Wait, func(id string) {
-		recErr = sweep.RecordJob(dir, sweep.Job{JobID: id, Array: array})
+	todo []sweep.Cell) (failures []sweep.Failure, waited bool, err error) {
+	arr, err := sweep.SubmitArray(ctx, dir, todo, sweepArray(o, exe, name, so, func(id, array string) {
 		a.log.Info("submitted", zap.String("job", id), zap.String("array", array), zap.Bool("wait", o.Wait))
-	})
+	}))
+	var se *sweep.ScriptError
+	switch {
+	case errors.As(err, &se):
+		return nil, false, usagef("%v", err)
+	case arr != nil && arr.RecordErr != nil:
+		a.log.Warn("could not record the job", zap.Error(arr.RecordErr))
+	}
 	if err != nil {
-		if ctx.Err() != nil && sub.JobID != "" {
-			return nil, false, fmt.Errorf("sweep: stopped waiting; job array %s keeps running (scancel %s to stop it): %w", sub.JobID, sub.JobID, ctx.Err())
-		}
 		return nil, false, err
 	}
-	if recErr != nil {
-		a.log.Warn("could not record the job", zap.Error(recErr))
-	}
-	if ctx.Err() != nil {
-		return nil, false, fmt.Errorf("sweep: stopped waiting; job array %s keeps running (scancel %s to stop it): %w", sub.JobID, sub.JobID, ctx.Err())
-	}
 	if !o.Wait {
-		fmt.Fprintf(a.stdout, "submitted job array %s: %d cells (--array=%s), script %s\n", sub.JobID, len(todo), array, path)
+		fmt.Fprintf(a.stdout, "submitted job array %s: %d cells (--array=%s), script %s\n", arr.JobID, len(todo), arr.Spec, arr.Script)
 		fmt.Fprintf(a.stdout, "follow it with: sinklab sweep status %s\nwhen it ends:   sinklab sweep collect %s\n", dir, dir)
 		return nil, false, nil
 	}
-	for _, c := range todo {
-		st, mk := sweep.StateOf(dir, c)
-		if st == sweep.StateDone {
-			continue
-		}
-		f := sweepFailure{id: c.ID, err: string(st), log: sweep.SlurmLog(dir, sub.JobID, c.Index)}
-		if mk != nil && mk.Error != "" {
-			f.err = mk.Error
-		}
-		f.tail = sweep.Tail(f.log, 10)
-		failures = append(failures, f)
-	}
-	return failures, true, nil
+	return arr.Failures, true, nil
+}
+
+// sweepArray maps the flags onto the job array's options.
+func sweepArray(o *sweepOptions, exe, name string, so sweep.SlurmOptions, onSubmitted func(id, array string)) sweep.ArrayOptions {
+	return sweep.ArrayOptions{Exe: exe, Name: name, Jobs: o.Jobs, Args: []string{"-q"}, Slurm: so, Wait: o.Wait,
+		OnSubmitted: onSubmitted}
 }
 
 // sweepDryRun prints the cells with their state, and the sbatch script.
@@ -398,11 +353,11 @@ func sweepDryRun(a *app, o *sweepOptions, plan *sweep.Plan, dir, exe string, so 
 	fmt.Fprintf(a.stdout, "sweep %s → %s: %d cells\n", plan.Name, dir, len(plan.Cells))
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "index\tcell\tstate\t--set")
-	var idx []int
+	var todo []sweep.Cell
 	for _, c := range plan.Cells {
 		st, _ := sweep.StateOf(dir, c)
 		if st != sweep.StateDone {
-			idx = append(idx, c.Index)
+			todo = append(todo, c)
 		}
 		sets := strings.Join(c.Sets, " ")
 		if c.Task != "" {
@@ -411,9 +366,8 @@ func sweepDryRun(a *app, o *sweepOptions, plan *sweep.Plan, dir, exe string, so 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", c.Index, c.ID, st, sets)
 	}
 	tw.Flush()
-	if o.Backend == "slurm" && len(idx) > 0 {
-		script, err := sweep.Script(sweep.ScriptOptions{Exe: exe, Dir: dir, Name: plan.Name, Indices: idx, Jobs: o.Jobs,
-			Args: []string{"-q"}, Slurm: so})
+	if o.Backend == "slurm" && len(todo) > 0 {
+		script, err := sweep.ArrayScript(dir, todo, sweepArray(o, exe, plan.Name, so, nil))
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -567,52 +521,14 @@ func runSweepStatus(ctx context.Context, a *app, dir string) error {
 	if err != nil {
 		return err
 	}
-	var queued map[int]string
-	jobs, err := sweep.Jobs(dir)
-	if err != nil {
-		a.log.Warn("slurm jobs", zap.Error(err))
+	st := sweep.ReadStatus(ctx, dir, m)
+	if st.JobsErr != nil {
+		a.log.Warn("slurm jobs", zap.Error(st.JobsErr))
 	}
-	job := ""
-	if len(jobs) > 0 {
-		job = jobs[len(jobs)-1].JobID
-		if _, lerr := exec.LookPath("squeue"); lerr == nil {
-			if queued, err = sweep.Squeue(ctx, job); err != nil {
-				a.log.Warn("squeue", zap.Error(err))
-			}
-		}
+	if st.SqueueErr != nil {
+		a.log.Warn("squeue", zap.Error(st.SqueueErr))
 	}
-	count := map[sweep.State]int{}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	header := "index\tcell\tstate\ttime\tdetail"
-	if job != "" {
-		header = "index\tcell\tstate\tslurm\ttime\tdetail"
-	}
-	fmt.Fprintln(tw, header)
-	for _, c := range m.Cells {
-		st, mk := sweep.StateOf(dir, c)
-		count[st]++
-		sec, detail := "-", ""
-		if mk != nil {
-			sec = time.Duration(mk.Seconds * float64(time.Second)).Round(100 * time.Millisecond).String()
-			detail, _, _ = strings.Cut(mk.Error, "\n")
-		}
-		if job != "" {
-			q := queued[c.Index]
-			if q == "" {
-				q = "-"
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.Index, c.ID, st, q, sec, detail)
-		} else {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.Index, c.ID, st, sec, detail)
-		}
-	}
-	tw.Flush()
-	fmt.Fprintf(a.stdout, "%d cells: %d done, %d failed, %d incomplete, %d missing", len(m.Cells), count[sweep.StateDone],
-		count[sweep.StateFailed], count[sweep.StateIncomplete], count[sweep.StateMissing])
-	if job != "" {
-		fmt.Fprintf(a.stdout, "; slurm job %s: %d tasks queued or running", job, len(queued))
-	}
-	fmt.Fprintln(a.stdout)
+	st.Write(a.stdout)
 	return nil
 }
 

@@ -1,8 +1,9 @@
 // Package sweep runs grids of sinklab training runs: it parses sweep files,
 // expands them into cells (one cell = one training run: a combination of grid
 // values and a seed), keeps the sweep folder's manifest and per-cell markers,
-// runs cells on a local worker pool of child processes or as a Slurm job
-// array, and summarises finished cells into sweep.parquet.
+// runs cells on a local worker pool of child processes or submits them as a
+// Slurm job array (SubmitArray), reports a folder's cells and Slurm tasks
+// (ReadStatus), and summarises finished cells into sweep.parquet.
 //
 // # Sweep files
 //

@@ -260,3 +260,133 @@ func Squeue(ctx context.Context, jobID string) (map[int]string, error) {
 func SlurmLog(dir, jobID string, index int) string {
 	return filepath.Join(dir, LogsDir, fmt.Sprintf("slurm-%s_%d.out", jobID, index))
 }
+
+// ArrayOptions describe the job array of a sweep folder's cells.
+type ArrayOptions struct {
+	Exe   string   // absolute path of the sinklab binary the tasks run
+	Name  string   // the job is named sinklab-<Name>
+	Jobs  int      // most tasks running at once (the array's % throttle); 0 = no limit
+	Args  []string // appended to every task's run-cell command line (e.g. -q)
+	Slurm SlurmOptions
+	// Wait makes SubmitArray block until the array ends (sbatch --wait).
+	Wait bool
+	// OnSubmitted, when set, is called with the job id and the --array value
+	// as soon as sbatch prints the id (with Wait, before the array ends).
+	OnSubmitted func(jobID, array string)
+}
+
+// ArrayScript returns the sbatch script that runs cells of the sweep folder
+// dir (an absolute path) as a job array (see Script).
+func ArrayScript(dir string, cells []Cell, o ArrayOptions) (string, error) {
+	return Script(o.scriptOptions(dir, cells))
+}
+
+func (o ArrayOptions) scriptOptions(dir string, cells []Cell) ScriptOptions {
+	return ScriptOptions{Exe: o.Exe, Dir: dir, Name: o.Name, Indices: indices(cells), Jobs: o.Jobs, Args: o.Args, Slurm: o.Slurm}
+}
+
+// indices returns the cells' indices, the array's task ids.
+func indices(cells []Cell) []int {
+	idx := make([]int, len(cells))
+	for i, c := range cells {
+		idx[i] = c.Index
+	}
+	return idx
+}
+
+// A ScriptError is a sweep that cannot be written as a Slurm script (an
+// invalid Slurm option or sweep folder): the caller's mistake, not Slurm's.
+type ScriptError struct{ Err error }
+
+// Error implements error.
+func (e *ScriptError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+// Array is a submitted job array (SubmitArray).
+type Array struct {
+	JobID  string
+	Spec   string // the --array value
+	Script string // the path of DIR/sweep.sbatch
+	// RecordErr is why the job could not be recorded in DIR/slurm.json (the
+	// array was submitted all the same); nil when it was.
+	RecordErr error
+	// Failures are, with Wait, the cells that were not done when the array
+	// ended, each with its Slurm log and its last lines.
+	Failures []Failure
+}
+
+// SubmitArray writes DIR/sweep.sbatch, a job array with one task per cell,
+// submits it with sbatch and records the job in DIR/slurm.json. With o.Wait
+// it blocks until the array ends and reports the cells that are not done.
+// An invalid script is a *ScriptError. When ctx ends while waiting, the
+// error says that the array keeps running; the Array comes with it when
+// sbatch itself did not fail.
+func SubmitArray(ctx context.Context, dir string, cells []Cell, o ArrayOptions) (*Array, error) {
+	script, err := ArrayScript(dir, cells, o)
+	if err != nil {
+		return nil, &ScriptError{err}
+	}
+	arr := &Array{Spec: ArraySpec(indices(cells), o.Jobs), Script: filepath.Join(dir, ScriptFile)}
+	if err := os.WriteFile(arr.Script, []byte(script), 0o755); err != nil {
+		return nil, fmt.Errorf("sweep: write %s: %w", arr.Script, err)
+	}
+	sub, err := Submit(ctx, arr.Script, o.Wait, func(id string) {
+		arr.RecordErr = RecordJob(dir, Job{JobID: id, Array: arr.Spec})
+		if o.OnSubmitted != nil {
+			o.OnSubmitted(id, arr.Spec)
+		}
+	})
+	arr.JobID = sub.JobID
+	if err != nil {
+		if ctx.Err() != nil && sub.JobID != "" {
+			return nil, stoppedWaiting(ctx, sub.JobID)
+		}
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return arr, stoppedWaiting(ctx, sub.JobID)
+	}
+	if !o.Wait {
+		return arr, nil
+	}
+	for _, c := range cells {
+		st, mk := StateOf(dir, c)
+		if st == StateDone {
+			continue
+		}
+		f := Failure{ID: c.ID, Err: string(st), Log: SlurmLog(dir, sub.JobID, c.Index)}
+		if mk != nil && mk.Error != "" {
+			f.Err = mk.Error
+		}
+		f.Tail = Tail(f.Log, 10)
+		arr.Failures = append(arr.Failures, f)
+	}
+	return arr, nil
+}
+
+func stoppedWaiting(ctx context.Context, jobID string) error {
+	return fmt.Errorf("sweep: stopped waiting; job array %s keeps running (scancel %s to stop it): %w", jobID, jobID, ctx.Err())
+}
+
+// ActiveJob returns the last Slurm job submitted for the sweep folder and
+// how many of its tasks squeue still lists: running cells again, or
+// rewriting sweep.json under them, would mix up the runs. Without a recorded
+// job or without squeue on PATH it returns "", 0. err is squeue's failure,
+// with the job and n = 0.
+func ActiveJob(ctx context.Context, dir string) (job string, n int, err error) {
+	jobs, err := Jobs(dir)
+	if err != nil || len(jobs) == 0 {
+		return "", 0, nil
+	}
+	if _, err := exec.LookPath("squeue"); err != nil {
+		return "", 0, nil
+	}
+	job = jobs[len(jobs)-1].JobID
+	states, err := Squeue(ctx, job)
+	if err != nil {
+		return job, 0, err
+	}
+	return job, len(states), nil
+}
