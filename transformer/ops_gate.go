@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
+	"github.com/sinklab/sinklab/attention/kernels"
 )
 
 // gateOp is the output gate of gated attention (Qiu et al., NeurIPS 2025:
@@ -63,7 +64,7 @@ func (op *gateOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	for i := 0; i < n; i++ {
 		copy(op.g[i*gw:(i+1)*gw], b)
 	}
-	gemm(false, false, n, gw, d, 1, x, d, w, gw, 1, op.g, gw)
+	kernels.Gemm(false, false, n, gw, d, 1, x, d, w, gw, 1, op.g, gw)
 	for i, u := range op.g {
 		op.g[i] = sigmoid(u)
 	}
@@ -144,13 +145,13 @@ func (op *gateBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 	for k, g := range f.g {
 		op.du[k] *= g * (1 - g)
 	}
-	gemm(true, false, d, gw, n, 1, x, d, op.du, gw, 0, dw, gw)
+	kernels.Gemm(true, false, d, gw, n, 1, x, d, op.du, gw, 0, dw, gw)
 	clear(db)
 	for i := 0; i < n; i++ {
 		for k, v := range op.du[i*gw : (i+1)*gw] {
 			db[k] += v
 		}
 	}
-	gemm(false, true, n, d, gw, 1, op.du, gw, w, gw, 0, dx, d)
+	kernels.Gemm(false, true, n, d, gw, 1, op.du, gw, w, gw, 0, dx, d)
 	return op.packed, nil
 }
