@@ -65,7 +65,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	}
 	for i := range fp {
 		pp[i].RunID = fp[i].RunID
-		if fp[i] != pp[i] {
+		if !reflect.DeepEqual(fp[i], pp[i]) { // the replicator columns are pointers
 			t.Fatalf("probe row %d differs:\nfull    %+v\nresumed %+v", i, fp[i], pp[i])
 		}
 	}
