@@ -149,11 +149,12 @@ type TrainConfig struct {
 // ProbeConfig describes when probes run.
 type ProbeConfig struct {
 	// Every runs probes every this many steps (plus step 0 and the last step);
-	// 0 turns probes off. Default 50; 100 for text, whose probe pass (a
-	// forward and backward pass over 64 sequences of 128 tokens, and every
-	// metric over 4·64·128² weights per layer) would otherwise take a fifth
-	// of the run: with eval_every 100 and data.eval_size 512 evaluation and
-	// probes stay under 10% of a default text run's wall time.
+	// 0 turns probes off. Default 50; 100 for text, whose probe step (a
+	// forward and backward pass over 64 sequences of 128 tokens on one core,
+	// and every metric over them) costs about two training steps: with
+	// train.eval_every 100 and data.eval_size 512, evaluation and probes
+	// then take under 10% of a default text run's wall time
+	// (BenchmarkTrainText in cmd/sinklab).
 	Every int `json:"every"`
 	// Eps is ε of Sink₁^ε (Gu et al.): a head is counted when its first-token
 	// mass exceeds it. Default 0.3.
