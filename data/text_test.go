@@ -46,7 +46,7 @@ func TestTextDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.SeqLen != 128 || c.ValFrac != 0.1 || c.Tokenizer != TokenizerBPE || c.VocabSize != 512 || !c.BOS ||
-		c.Path != "" || c.EvalSize != 2048 || c.Pool != 0 {
+		c.Path != "" || c.EvalSize != 512 || c.Pool != 0 {
 		t.Fatalf("defaults %+v", c)
 	}
 	task := mustNew(t, TaskText, nil, 1)

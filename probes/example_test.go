@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // A trainer opens a Recorder on the run folder, writes a metrics row every
@@ -23,7 +24,7 @@ func ExampleRecorder() {
 	for i := 0; i < T; i++ {
 		attn[i*T] = 1
 	}
-	c := &probes.Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{attn}, Causal: true, Normalized: true, Variant: "softmax"}
+	c := &capture.Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{attn}, Causal: true, Normalized: true, Variant: "softmax"}
 	for step := int64(0); step < 3; step++ {
 		row := probes.MetricsRow{Step: step, Tokens: 4 * (step + 1), Loss: 1}
 		if step == 2 {

@@ -1,8 +1,9 @@
 package probes
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Row group names (the `group` column of probes.parquet). Groups named by a
@@ -49,7 +50,7 @@ type RowGroup struct {
 // one row down and the sink token's row belongs to "all" only. Task-defined
 // groups are skipped when the capture lacks PosGroup or Score. A group may be
 // empty for a capture (e.g. no trigger in the batch); its metrics are NaN.
-func RowGroups(c *Capture) []RowGroup {
+func RowGroups(c *capture.Capture) []RowGroup {
 	groups := []RowGroup{{Name: GroupAll}}
 	off := 0
 	if c.SinkToken {
@@ -84,36 +85,6 @@ func RowGroups(c *Capture) []RowGroup {
 
 // groupName turns a task's group name into a column-friendly group name.
 func groupName(s string) string { return strings.ReplaceAll(s, "-", "_") }
-
-// validateGroups checks the capture's task-group fields.
-func (c *Capture) validateGroups() error {
-	t := c.T
-	if c.SinkToken {
-		t--
-	}
-	if c.PosGroup != nil {
-		if len(c.PosGroup) != c.B*t {
-			return fmt.Errorf("probes: capture has %d position groups, want B·T = %d", len(c.PosGroup), c.B*t)
-		}
-		for _, g := range c.PosGroup {
-			if int(g) >= len(c.GroupNames) {
-				return fmt.Errorf("probes: position group %d but only %d group names %v", g, len(c.GroupNames), c.GroupNames)
-			}
-		}
-	}
-	if c.Score != nil && len(c.Score) != c.B*t {
-		return fmt.Errorf("probes: capture has %d score flags, want B·T = %d", len(c.Score), c.B*t)
-	}
-	for _, name := range c.GroupNames {
-		switch groupName(name) {
-		case GroupAll, GroupPaperRows, GroupCLS:
-			if len(c.GroupNames) >= 2 {
-				return fmt.Errorf("probes: task group %q clashes with a probe row group", name)
-			}
-		}
-	}
-	return nil
-}
 
 // HeadRowsOf returns the rows of one group, in order. Rows without a group
 // (files written before row groups existed) count as "all".

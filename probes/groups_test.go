@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // bosRowMap builds a causal (B, H=1, T, T) map whose row i (0-based) puts w[b][i]
@@ -60,7 +62,7 @@ func TestRowGroupsKnownValues(t *testing.T) {
 		0, 0, 1, 0, 0, 1, 0,
 		0, 0, 0, 0, 0, 0, 1,
 	}
-	c := &Capture{B: 2, T: T, L: 1, H: 1, Attn: [][]float32{bosRowMap(w)}, Causal: true, Normalized: true,
+	c := &capture.Capture{B: 2, T: T, L: 1, H: 1, Attn: [][]float32{bosRowMap(w)}, Causal: true, Normalized: true,
 		Variant: "softmax", Task: TaskInduction, GroupNames: []string{"non-trigger", "trigger"}, PosGroup: pos}
 	heads, _, rate := MeasureCapture(c, 0.3)
 	names := make([]string, len(heads))
@@ -142,7 +144,7 @@ func TestRowGroupsKnownValues(t *testing.T) {
 // positions move one row down, and the cls group of a classification capture
 // is its scored row.
 func TestRowGroupsSinkTokenAndCLS(t *testing.T) {
-	c := &Capture{B: 1, T: 6, L: 0, H: 1, Task: TaskInduction, SinkToken: true}
+	c := &capture.Capture{B: 1, T: 6, L: 0, H: 1, Task: TaskInduction, SinkToken: true}
 	g := RowGroups(c)
 	if len(g) != 2 || g[1].Name != GroupPaperRows {
 		t.Fatalf("groups: %+v", g)
@@ -167,7 +169,7 @@ func TestRowGroupsSinkTokenAndCLS(t *testing.T) {
 		return 0.3
 	})
 	score := []bool{false, false, false, true, false, false, false, true}
-	cc := &Capture{B: 2, T: T, L: 1, H: 1, Attn: [][]float32{a}, Normalized: true, Task: TaskClassification,
+	cc := &capture.Capture{B: 2, T: T, L: 1, H: 1, Attn: [][]float32{a}, Normalized: true, Task: TaskClassification,
 		GroupNames: []string{"all"}, PosGroup: make([]uint8, 2*T), Score: score}
 	heads, _, _ := MeasureCapture(cc, 0.3)
 	if len(heads) != 2 {
@@ -239,7 +241,7 @@ func TestSignedRatiosOnAbs(t *testing.T) {
 	}
 
 	// Through a capture: Capture.Signed reaches the rows.
-	c := &Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{a}, Causal: true, Signed: true, Variant: "dot"}
+	c := &capture.Capture{B: 1, T: T, L: 1, H: 1, Attn: [][]float32{a}, Causal: true, Signed: true, Variant: "dot"}
 	heads, _, _ := MeasureCapture(c, 0.3)
 	if heads[0].IsSinkHead || math.Abs(heads[0].BOSSinkScore-s.BOSSinkScore) > 1e-12 {
 		t.Errorf("signed capture row: %+v", heads[0])

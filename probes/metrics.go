@@ -3,6 +3,8 @@ package probes
 import (
 	"fmt"
 	"math"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Shape letters: B batch, T sequence length, L layers, H heads, HD head
@@ -431,59 +433,17 @@ func selectKth(s []float32, k int) float32 {
 	return s[k]
 }
 
-// Validate checks that the capture's sizes agree with its slices. Values and
-// Resid may be nil (not captured); a nil entry of them means that layer was
-// not captured.
-func (c *Capture) Validate() error {
-	if c == nil {
-		return fmt.Errorf("probes: nil capture")
+// validate checks a capture for the probes: its sizes (capture.Capture.Validate)
+// and that no task group is named like a probe row group.
+func validate(c *capture.Capture) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("probes: %w", err)
 	}
-	if c.B < 1 || c.T < 1 || c.L < 0 || c.H < 1 {
-		return fmt.Errorf("probes: capture sizes B=%d T=%d L=%d H=%d: want B, T, H ≥ 1 and L ≥ 0", c.B, c.T, c.L, c.H)
-	}
-	if len(c.Attn) != c.L {
-		return fmt.Errorf("probes: capture has %d attention maps for L=%d", len(c.Attn), c.L)
-	}
-	for l, a := range c.Attn {
-		if want := c.B * c.H * c.T * c.T; len(a) != want {
-			return fmt.Errorf("probes: blocks.%d.attn.hook_pattern has %d values, want B·H·T·T = %d", l, len(a), want)
-		}
-	}
-	if c.Values != nil {
-		if len(c.Values) != c.L {
-			return fmt.Errorf("probes: capture has %d value tensors for L=%d", len(c.Values), c.L)
-		}
-		for l, v := range c.Values {
-			if want := c.B * c.H * c.T * c.HD; v != nil && (c.HD < 1 || len(v) != want) {
-				return fmt.Errorf("probes: blocks.%d.attn.hook_v has %d values, want B·H·T·HD = %d (HD=%d)", l, len(v), want, c.HD)
-			}
-		}
-	}
-	if c.NullMass != nil {
-		if len(c.NullMass) != c.L {
-			return fmt.Errorf("probes: capture has %d null-mass tensors for L=%d", len(c.NullMass), c.L)
-		}
-		for l, nm := range c.NullMass {
-			if want := c.B * c.H * c.T; len(nm) != want {
-				return fmt.Errorf("probes: layer %d null mass has %d values, want B·H·T = %d", l, len(nm), want)
-			}
-		}
-	}
-	if err := c.validateGroups(); err != nil {
-		return err
-	}
-	if c.Flow != nil {
-		if err := c.Flow.validate(c); err != nil {
-			return err
-		}
-	}
-	if c.Resid != nil {
-		if len(c.Resid) != c.L {
-			return fmt.Errorf("probes: capture has %d residual tensors for L=%d", len(c.Resid), c.L)
-		}
-		for l, h := range c.Resid {
-			if want := c.B * c.T * c.D; h != nil && (c.D < 1 || len(h) != want) {
-				return fmt.Errorf("probes: blocks.%d.hook_resid_pre has %d values, want B·T·D = %d (D=%d)", l, len(h), want, c.D)
+	if len(c.GroupNames) >= 2 {
+		for _, name := range c.GroupNames {
+			switch groupName(name) {
+			case GroupAll, GroupPaperRows, GroupCLS:
+				return fmt.Errorf("probes: task group %q clashes with a probe row group", name)
 			}
 		}
 	}
@@ -506,10 +466,11 @@ type measurer struct {
 
 // measure fills m.heads (one row per (layer, head, row group), layer-major,
 // the groups of RowGroups in order with "all" first), m.layers (one row per
-// layer whose residual stream was captured) and returns the sink rate (from
+// layer whose residual stream was captured, then one with layer = L for the
+// final residual stream when it was captured) and returns the sink rate (from
 // the "all" rows). Run id, step and tokens are left zero. The capture must be
 // valid.
-func (m *measurer) measure(c *Capture, eps float64) float64 {
+func (m *measurer) measure(c *capture.Capture, eps float64) float64 {
 	m.heads = m.heads[:0]
 	m.layers = m.layers[:0]
 	m.alphas = m.alphas[:0]
@@ -574,16 +535,12 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 				}
 			}
 		}
-		if c.Resid == nil || c.Resid[l] == nil {
-			continue
+		if c.Resid != nil && c.Resid[l] != nil {
+			m.addLayer(l, c.Resid[l], c)
 		}
-		var mar float64
-		mar, m.scratch = MassiveActivationRatio(c.Resid[l], m.scratch)
-		m.layers = append(m.layers, LayerRow{
-			Layer:                  int32(l),
-			ResidPeakRatio:         ResidPeakRatio(c.Resid[l], c.B, c.T, c.D),
-			MassiveActivationRatio: mar,
-		})
+	}
+	if c.ResidFinal != nil {
+		m.addLayer(c.L, c.ResidFinal, c) // blocks.{L−1}.hook_resid_post, as layer L
 	}
 	m.gu = make(map[string]float64, len(ks))
 	for i, k := range ks {
@@ -594,7 +551,7 @@ func (m *measurer) measure(c *Capture, eps float64) float64 {
 
 // nullMass is the mean of one head's null mass (B, H, T) over the rows of a
 // row group (nil: every row).
-func nullMass(c *Capture, nm []float32, h int, rows []bool) float64 {
+func nullMass(c *capture.Capture, nm []float32, h int, rows []bool) float64 {
 	var sum float64
 	n := 0
 	for b := 0; b < c.B; b++ {
@@ -609,14 +566,26 @@ func nullMass(c *Capture, nm []float32, h int, rows []bool) float64 {
 	return mean(sum, n)
 }
 
+// addLayer appends the layer row of one residual stream h, (B, T, D).
+func (m *measurer) addLayer(l int, h []float32, c *capture.Capture) {
+	var mar float64
+	mar, m.scratch = MassiveActivationRatio(h, m.scratch)
+	m.layers = append(m.layers, LayerRow{
+		Layer:                  int32(l),
+		ResidPeakRatio:         ResidPeakRatio(h, c.B, c.T, c.D),
+		MassiveActivationRatio: mar,
+	})
+}
+
 // MeasureCapture computes every metric of SCIENCE.md §3 on one capture: one
 // HeadRow per (layer, head, row group) in layer-major order (see RowGroups;
-// HeadRowsOf(heads, GroupAll) keeps one row per head), one LayerRow per layer whose
-// residual stream was captured, and the sink rate Sink₁^ε in percent. The
-// rows' RunID, Step and Tokens are left zero for the caller. It panics if the
-// capture is invalid (see Capture.Validate).
-func MeasureCapture(c *Capture, eps float64) (heads []HeadRow, layers []LayerRow, sinkRate float64) {
-	if err := c.Validate(); err != nil {
+// HeadRowsOf(heads, GroupAll) keeps one row per head), one LayerRow per layer
+// whose residual stream was captured (and one with layer = L for the final
+// residual stream, capture.Capture.ResidFinal), and the sink rate Sink₁^ε in
+// percent. The rows' RunID, Step and Tokens are left zero for the caller. It
+// panics if the capture is invalid (see capture.Capture.Validate).
+func MeasureCapture(c *capture.Capture, eps float64) (heads []HeadRow, layers []LayerRow, sinkRate float64) {
+	if err := validate(c); err != nil {
 		panic(err.Error())
 	}
 	var m measurer

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 const tol = 1e-6 // inputs are float32; sums are float64
@@ -453,9 +455,9 @@ func TestMassiveActivationRatio(t *testing.T) {
 // syntheticCapture builds a capture with softmax-like causal maps whose
 // first-token weight grows with the head index, and random values and
 // residuals with a large first token.
-func syntheticCapture(B, T, L, H, HD, D int, seed uint64) *Capture {
+func syntheticCapture(B, T, L, H, HD, D int, seed uint64) *capture.Capture {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	c := &Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax"}
+	c := &capture.Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax"}
 	for l := 0; l < L; l++ {
 		a := make([]float32, B*H*T*T) // (B, H, T, T)
 		for b := 0; b < B; b++ {
@@ -557,18 +559,18 @@ func TestMeasureCaptureT1(t *testing.T) {
 }
 
 func TestCaptureValidate(t *testing.T) {
-	good := func() *Capture { return syntheticCapture(2, 3, 2, 2, 2, 3, 1) }
+	good := func() *capture.Capture { return syntheticCapture(2, 3, 2, 2, 2, 3, 1) }
 	for _, tc := range []struct {
 		name    string
-		corrupt func(c *Capture)
+		corrupt func(c *capture.Capture)
 	}{
-		{"zero batch", func(c *Capture) { c.B = 0 }},
-		{"missing layer", func(c *Capture) { c.Attn = c.Attn[:1] }},
-		{"short pattern", func(c *Capture) { c.Attn[1] = c.Attn[1][:5] }},
-		{"short values", func(c *Capture) { c.Values[0] = c.Values[0][:3] }},
-		{"values per layer", func(c *Capture) { c.Values = c.Values[:1] }},
-		{"short resid", func(c *Capture) { c.Resid[1] = c.Resid[1][1:] }},
-		{"zero D", func(c *Capture) { c.D = 0 }},
+		{"zero batch", func(c *capture.Capture) { c.B = 0 }},
+		{"missing layer", func(c *capture.Capture) { c.Attn = c.Attn[:1] }},
+		{"short pattern", func(c *capture.Capture) { c.Attn[1] = c.Attn[1][:5] }},
+		{"short values", func(c *capture.Capture) { c.Values[0] = c.Values[0][:3] }},
+		{"values per layer", func(c *capture.Capture) { c.Values = c.Values[:1] }},
+		{"short resid", func(c *capture.Capture) { c.Resid[1] = c.Resid[1][1:] }},
+		{"zero D", func(c *capture.Capture) { c.D = 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good()
@@ -581,7 +583,7 @@ func TestCaptureValidate(t *testing.T) {
 			}
 		})
 	}
-	var nilCapture *Capture
+	var nilCapture *capture.Capture
 	if nilCapture.Validate() == nil {
 		t.Errorf("nil capture: got: nil error")
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/sinklab/sinklab/probes/internal/parquetio"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Label mixing (Varre et al. §4.2, SCIENCE.md §2; the paper's
@@ -115,8 +116,8 @@ func (s *MixingSet) keys() int {
 // labels (B). The first capture fixes the sizes and flags; later ones must
 // agree. The capture must carry its Tokens; when it carries Score, the scored
 // position must be the last one (CLS).
-func (s *MixingSet) Add(c *Capture, labels []int32) error {
-	if err := c.Validate(); err != nil {
+func (s *MixingSet) Add(c *capture.Capture, labels []int32) error {
+	if err := validate(c); err != nil {
 		return err
 	}
 	t := c.T

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Classification layout of these tests (the task's defaults): 4 labels,
@@ -26,14 +28,14 @@ func labelOf(tok int32) int32 { return (tok - 1) / mixG }
 // 9); the other weights are random and smaller. With a sink token, key 0 is
 // the sink token and gets the largest weight of all (it is not a content
 // token, so it must not be ranked).
-func mixingCapture(rng *rand.Rand, B int, sink bool) (*Capture, []int32) {
+func mixingCapture(rng *rand.Rand, B int, sink bool) (*capture.Capture, []int32) {
 	const H = 2
 	off := 0
 	if sink {
 		off = 1
 	}
 	tp := mixT + off
-	c := &Capture{B: B, T: tp, L: 1, H: H, Normalized: true, SinkToken: sink, Task: TaskClassification,
+	c := &capture.Capture{B: B, T: tp, L: 1, H: H, Normalized: true, SinkToken: sink, Task: TaskClassification,
 		Tokens: make([]int32, B*mixT), Score: make([]bool, B*mixT)}
 	a := make([]float32, B*H*tp*tp) // (B, H, T', T')
 	labels := make([]int32, B)

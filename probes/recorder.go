@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/sinklab/sinklab/probes/internal/parquetio"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Sub-folders of a run folder holding the part files of each log.
@@ -190,14 +192,25 @@ func (r *Recorder) WriteMetrics(row MetricsRow) error {
 	return nil
 }
 
-// WriteProbes measures a capture (see MeasureCapture) and appends its head and
-// layer rows at the given step and token count. It returns the sink rate for
-// the step's MetricsRow. An invalid capture is an error and writes nothing.
-func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64, err error) {
-	if err := c.Validate(); err != nil {
-		return 0, fmt.Errorf("probes: step %d: %w", step, err)
+// ProbeStep is what Recorder.WriteProbeStep wrote for one probe step: the
+// head and layer rows (RunID, Step and Tokens filled in) and the step's sink
+// summary, so that callers reuse the measurement instead of repeating it.
+type ProbeStep struct {
+	Heads  []HeadRow
+	Layers []LayerRow
+	Sinks  SinkSummary // SummarizeSinks of Heads with the recorder's ε
+}
+
+// WriteProbeStep measures a capture (see MeasureCapture) and appends its head
+// and layer rows at the given step and token count. It returns the rows it
+// wrote (the caller owns them) and their sink summary; Sinks.SinkRate is the
+// step's MetricsRow.SinkRate. An invalid capture is an error and writes
+// nothing.
+func (r *Recorder) WriteProbeStep(step, tokens int64, c *capture.Capture) (ProbeStep, error) {
+	if err := validate(c); err != nil {
+		return ProbeStep{}, fmt.Errorf("probes: step %d: %w", step, err)
 	}
-	rate := r.m.measure(c, r.eps)
+	r.m.measure(c, r.eps)
 	r.guStep, r.gu = step, r.m.gu
 	for i := range r.m.heads {
 		h := &r.m.heads[i]
@@ -218,12 +231,23 @@ func (r *Recorder) WriteProbes(step, tokens int64, c *Capture) (sinkRate float64
 	r.probes.SetMetadata(MetaNormalized, strconv.FormatBool(c.Normalized))
 	r.probes.SetMetadata(MetaSigned, strconv.FormatBool(c.Signed))
 	if err := r.probes.Write(r.m.heads); err != nil {
-		return 0, fmt.Errorf("probes: write probes at step %d: %w", step, err)
+		return ProbeStep{}, fmt.Errorf("probes: write probes at step %d: %w", step, err)
 	}
 	if err := r.layers.Write(r.m.layers); err != nil {
-		return 0, fmt.Errorf("probes: write layers at step %d: %w", step, err)
+		return ProbeStep{}, fmt.Errorf("probes: write layers at step %d: %w", step, err)
 	}
-	return rate, nil
+	ps := ProbeStep{Heads: slices.Clone(r.m.heads), Layers: slices.Clone(r.m.layers)}
+	ps.Sinks = SummarizeSinks(ps.Heads, r.eps)
+	return ps, nil
+}
+
+// WriteProbes is WriteProbeStep for callers that need only the sink rate.
+func (r *Recorder) WriteProbes(step, tokens int64, c *capture.Capture) (sinkRate float64, err error) {
+	ps, err := r.WriteProbeStep(step, tokens, c)
+	if err != nil {
+		return 0, err
+	}
+	return ps.Sinks.SinkRate, nil
 }
 
 // Flush finishes the current part of every log, so everything written so far

@@ -78,10 +78,11 @@ func fakeRun(t *testing.T, rec *Recorder, from, to, probeEvery, flushEvery int) 
 		}
 		if s%probeEvery == 0 {
 			c := syntheticCapture(2, 5, 2, 2, 3, 4, uint64(s))
-			rate, err := rec.WriteProbes(step, tokens, c)
+			ps, err := rec.WriteProbeStep(step, tokens, c)
 			if err != nil {
 				t.Fatal(err)
 			}
+			rate := ps.Sinks.SinkRate
 			row.SinkRate = Float(rate)
 			row.ValLoss, row.ValAccuracy = Float(3.5), Float(0.25)
 			h, l, r := MeasureCapture(c, rec.SinkEpsilon())
@@ -93,6 +94,14 @@ func fakeRun(t *testing.T, rec *Recorder, from, to, probeEvery, flushEvery int) 
 			}
 			for i := range l {
 				l[i].RunID, l[i].Step, l[i].Tokens = "run-a", step, tokens
+			}
+			if len(ps.Heads) != len(h) || len(ps.Layers) != len(l) {
+				t.Fatalf("step %d: WriteProbeStep returned %d heads, %d layers; MeasureCapture %d, %d", s, len(ps.Heads), len(ps.Layers), len(h), len(l))
+			}
+			for i := range h {
+				if !sameHead(ps.Heads[i], h[i]) {
+					t.Fatalf("step %d: WriteProbeStep row %+v, MeasureCapture %+v", s, ps.Heads[i], h[i])
+				}
 			}
 			hs, ls = append(hs, h...), append(ls, l...)
 		}

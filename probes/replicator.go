@@ -5,44 +5,6 @@ import (
 	"math"
 )
 
-// Flow holds what the replicator probes (SCIENCE.md §3b) read from one
-// forward and backward pass of the model on the probe batch, per layer. Key
-// slots: Tk per query row, the first Off of them the key/value bias slot
-// (Off = 1) when the model has one; slot Off + j is token j. Rows a query
-// cannot see (causal) are ignored.
-type Flow struct {
-	Tk, Off int
-	// P[l] are the attention weights over every key slot. (B, H, T, Tk)
-	P [][]float64
-	// G[l] is the upstream gradient ∂L/∂P of the loss L on the probe batch
-	// (the training loss). (B, H, T, Tk)
-	G [][]float64
-	// DS[l] is ∂L/∂S, S the scores before the normalizer. (B, H, T, Tk)
-	DS [][]float64
-	// PDot[l] is ṗ = J·ṡ with ṡ = −∂L/∂S and J = ∂P/∂S the variant's Jacobian:
-	// the rate the weights move under gradient flow on the scores. (B, H, T, Tk)
-	PDot [][]float64
-}
-
-// validate checks the flow against the capture's sizes.
-func (f *Flow) validate(c *Capture) error {
-	if f.Tk != c.T+f.Off || f.Off < 0 || f.Off > 1 {
-		return fmt.Errorf("probes: flow has Tk=%d, Off=%d for T=%d", f.Tk, f.Off, c.T)
-	}
-	want := c.B * c.H * c.T * f.Tk
-	for name, ts := range map[string][][]float64{"P": f.P, "G": f.G, "DS": f.DS, "PDot": f.PDot} {
-		if len(ts) != c.L {
-			return fmt.Errorf("probes: flow has %d layers of %s for L=%d", len(ts), name, c.L)
-		}
-		for l, t := range ts {
-			if len(t) != want {
-				return fmt.Errorf("probes: flow %s of layer %d has %d values, want B·H·T·Tk = %d", name, l, len(t), want)
-			}
-		}
-	}
-	return nil
-}
-
 // FlowHead is one head's slice of a Flow (one layer), for FlowStatsRows.
 type FlowHead struct {
 	P, G, DS, PDot []float64 // (B, H, T, Tk)

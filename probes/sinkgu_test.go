@@ -4,6 +4,8 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // guReference is Gu et al.'s compute_attention_sink transcribed loop by loop
@@ -11,7 +13,7 @@ import (
 // along the key axis, importance = (A / ratios).sum over the query axis,
 // metric = 100 × mean over (S, L, H) of importance > ε, for key k (1-based).
 // The capture's (B, H, T, T) layers are read as their (S, L, H, T, T).
-func guReference(c *Capture, k int, eps float64) float64 {
+func guReference(c *capture.Capture, k int, eps float64) float64 {
 	T := c.T
 	var above, cells float64
 	for s := 0; s < c.B; s++ {

@@ -168,7 +168,12 @@ type TrainConfig struct {
 // ProbeConfig describes when probes run.
 type ProbeConfig struct {
 	// Every runs probes every this many steps (plus step 0 and the last step);
-	// 0 turns probes off. Default 50.
+	// 0 turns probes off. Default 50; 100 for text, whose probe step (a
+	// forward and backward pass over 64 sequences of 128 tokens on one core,
+	// and every metric over them) costs about two training steps: with
+	// train.eval_every 100 and data.eval_size 512, evaluation and probes
+	// then take under 10% of a default text run's wall time
+	// (BenchmarkTrainText in cmd/sinklab).
 	Every int `json:"every"`
 	// Eps is ε of Sink₁^ε (Gu et al.): a head is counted when its first-token
 	// mass exceeds it. Default 0.3.
@@ -257,6 +262,8 @@ func DefaultConfig(task string) (Config, error) {
 	case data.TaskClassification:
 		c.Model.Positions = PosNone
 		c.Train.Steps, c.Train.Epochs, c.Train.Batch, c.Train.EvalEvery, c.Probe.Every = 0, 10, 256, 40, 40
+	case data.TaskText:
+		c.Probe.Every = 100 // see ProbeConfig.Every
 	}
 	return c, nil
 }

@@ -34,7 +34,7 @@ func requireTorch(t *testing.T) string {
 // forwardOnly returns a trainer that only runs forward passes of m.
 func forwardOnly[T float32 | float64](m *Model[T]) *Trainer[T] {
 	return &Trainer[T]{Model: m, Task: probeTask{name: data.TaskText, vocab: m.Cfg.Vocab, seqLen: m.T},
-		evals: map[int]*graph[T]{}}
+		evals: map[int][]*graph[T]{}}
 }
 
 // batchOf builds a batch of the given (B, T) ids with targets shifted by one.
@@ -399,7 +399,7 @@ func TestProbeModelEqualsTrainingPath(t *testing.T) {
 	}
 	// The training path's loss is the mean over sequences of Σ mask·CE with
 	// mask 1/T: the mean cross-entropy per token (to float32's 1/T).
-	ce := tr.evals[B].lossValue()
+	ce := tr.evals[B][0].lossValue()
 	if got.Tokens != B*T || math.Abs(got.Perplexity()-math.Exp(ce)) > 1e-6*math.Exp(ce) {
 		t.Fatalf("perplexity %v over %d tokens, want exp(%v) = %v over %d", got.Perplexity(), got.Tokens, ce, math.Exp(ce), B*T)
 	}

@@ -199,7 +199,7 @@ type graph[T gop.Float] struct {
 	ce     *crossEntropyOp[T]
 	attn   []*attention.MultiHeadOp[T] // per layer
 	qkv    []*linearOp[T]              // per layer: the fused projection (B·T', 3D)
-	resid  [][]T                       // per layer: blocks.{l}.hook_resid_pre (B·T', D)
+	resid  [][]T                       // per layer: blocks.{l}.hook_resid_pre, then blocks.{L−1}.hook_resid_post (L+1 × (B·T', D))
 	logits *linearOp[T]                // (B·T', V)
 	loss   *G.Node
 }
@@ -284,9 +284,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 				return nil, err
 			}
 		}
-		if l+1 < cfg.Layers {
-			gr.resid = append(gr.resid, x.Op().(*linearOp[T]).ybuf)
-		}
+		gr.resid = append(gr.resid, x.Op().(*linearOp[T]).ybuf) // entering block l+1; after the last: resid_post
 	}
 	if cfg.PreLN {
 		if x, err = layerNorm[T](x, node["ln_final.w"], node["ln_final.b"]); err != nil {

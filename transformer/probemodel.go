@@ -7,7 +7,7 @@ import (
 
 	"github.com/sinklab/sinklab/attention/gop"
 	"github.com/sinklab/sinklab/data"
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // ModelProbe is what ProbeModel measures on a batch: the capture of every
@@ -16,7 +16,7 @@ type ModelProbe struct {
 	// Capture holds the attention maps, values and residual streams of all
 	// B sequences, exactly as one forward pass over the whole batch gives
 	// them (Trainer.CaptureBatch); the replicator tensors (Flow) are nil.
-	Capture *probes.Capture
+	Capture *capture.Capture
 	// NLL is the summed next-token cross-entropy (nats) over the positions
 	// whose loss weight (data.Batch.Mask) is positive; Tokens counts them.
 	NLL    float64
@@ -49,9 +49,9 @@ func ProbeModel[T gop.Float](m *Model[T], b *data.Batch, task string, chunk int,
 		return nil, fmt.Errorf("transformer: probe: chunk %d and batch %d must be ≥ 1", chunk, b.B)
 	}
 	tr := &Trainer[T]{Model: m, Task: probeTask{name: task, vocab: m.Cfg.Vocab, seqLen: m.T},
-		evals: map[int]*graph[T]{}}
+		evals: map[int][]*graph[T]{}}
 	res := &ModelProbe{}
-	var parts []*probes.Capture
+	var parts []*capture.Capture
 	for lo := 0; lo < b.B; lo += chunk {
 		n := min(chunk, b.B-lo)
 		if _, ok := tr.evals[n]; !ok {
@@ -62,7 +62,7 @@ func ProbeModel[T gop.Float](m *Model[T], b *data.Batch, task string, chunk int,
 		if err != nil {
 			return nil, fmt.Errorf("transformer: probe: sequences %d…%d: %w", lo, lo+n-1, err)
 		}
-		for i, ce := range tr.evals[n].ce.ce { // (n, T)
+		for i, ce := range tr.evals[n][0].ce.ce { // (n, T)
 			if sub.Mask[i] > 0 {
 				res.NLL += ce
 				res.Tokens++
@@ -87,10 +87,11 @@ func subBatch(b *data.Batch, lo, n int) *data.Batch {
 
 // concatCaptures joins captures of the same model over consecutive parts of
 // a batch into one capture along the batch axis (every tensor is batch-major:
-// Attn (B, H, T, T), Values (B, H, T, HD), Resid (B, T, D)). The parts'
+// Attn (B, H, T, T), Values (B, H, T, HD), Resid and ResidFinal (B, T, D),
+// NullMass (B, H, T)). The parts'
 // tensors are released layer by layer, so the peak memory is the joined
 // capture plus one layer.
-func concatCaptures(parts []*probes.Capture) *probes.Capture {
+func concatCaptures(parts []*capture.Capture) *capture.Capture {
 	if len(parts) == 1 {
 		return parts[0]
 	}
@@ -103,7 +104,7 @@ func concatCaptures(parts []*probes.Capture) *probes.Capture {
 		c.PosGroup = append(c.PosGroup, p.PosGroup...)
 		c.Score = append(c.Score, p.Score...)
 	}
-	join := func(get func(p *probes.Capture) [][]float32) [][]float32 {
+	join := func(get func(p *capture.Capture) [][]float32) [][]float32 {
 		if get(parts[0]) == nil {
 			return nil
 		}
@@ -121,9 +122,17 @@ func concatCaptures(parts []*probes.Capture) *probes.Capture {
 		}
 		return out
 	}
-	c.Attn = join(func(p *probes.Capture) [][]float32 { return p.Attn })
-	c.Values = join(func(p *probes.Capture) [][]float32 { return p.Values })
-	c.Resid = join(func(p *probes.Capture) [][]float32 { return p.Resid })
+	c.Attn = join(func(p *capture.Capture) [][]float32 { return p.Attn })
+	c.Values = join(func(p *capture.Capture) [][]float32 { return p.Values })
+	c.Resid = join(func(p *capture.Capture) [][]float32 { return p.Resid })
+	c.NullMass = join(func(p *capture.Capture) [][]float32 { return p.NullMass })
+	if parts[0].ResidFinal != nil {
+		c.ResidFinal = nil
+		for _, p := range parts {
+			c.ResidFinal = append(c.ResidFinal, p.ResidFinal...)
+			p.ResidFinal = nil
+		}
+	}
 	return &c
 }
 

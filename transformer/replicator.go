@@ -5,7 +5,7 @@ import (
 
 	"github.com/sinklab/sinklab/attention/gop"
 	"github.com/sinklab/sinklab/data"
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // probeGraph returns the forward-and-backward graph of the replicator probes
@@ -33,9 +33,11 @@ func (tr *Trainer[T]) probeGraph(b int) (*graph[T], error) {
 // captureFlow is CaptureBatch with the replicator probes: one forward and
 // backward pass on batch b (no optimizer update) whose capture also holds,
 // per layer, the weights over every key slot P, G = ∂L/∂P, ∂L/∂S and the
-// flow rates ṗ = J·(−∂L/∂S) (probes.Flow). Buffers are allocated per call
-// (the capture owns them); the graph is reused between probe steps.
-func (tr *Trainer[T]) captureFlow(b *data.Batch) (*probes.Capture, error) {
+// flow rates ṗ = J·(−∂L/∂S) (capture.Flow). The graph and the Flow's float64
+// tensors (4·L·B·H·T·Tk values, the bulk of a probe step's memory) are
+// reused between probe steps: a capture's Flow is valid until the next
+// Capture.
+func (tr *Trainer[T]) captureFlow(b *data.Batch) (*capture.Capture, error) {
 	g, err := tr.probeGraph(b.B)
 	if err != nil {
 		return nil, err
@@ -45,29 +47,35 @@ func (tr *Trainer[T]) captureFlow(b *data.Batch) (*probes.Capture, error) {
 	}
 	c := tr.captureOf(g, b)
 	tk := g.attn[0].KeySlots()
-	f := &probes.Flow{Tk: tk, Off: tk - c.T}
-	var pdot []T
-	for _, op := range g.attn {
-		if pdot == nil {
-			pdot = make([]T, len(op.Weights()))
+	n := len(g.attn[0].Weights())
+	f := tr.flow
+	if f == nil || len(f.P) != len(g.attn) || len(f.P[0]) != n {
+		f = &capture.Flow{}
+		for range g.attn {
+			f.P = append(f.P, make([]float64, n))
+			f.G = append(f.G, make([]float64, n))
+			f.DS = append(f.DS, make([]float64, n))
+			f.PDot = append(f.PDot, make([]float64, n))
 		}
-		if err := op.FlowRates(pdot); err != nil {
+		tr.flow, tr.pdot = f, make([]T, n)
+	}
+	f.Tk, f.Off = tk, tk-c.T
+	for l, op := range g.attn {
+		if err := op.FlowRates(tr.pdot); err != nil {
 			return nil, fmt.Errorf("transformer: replicator probes: %w", err)
 		}
-		f.P = append(f.P, toF64(op.Weights()))
-		f.G = append(f.G, toF64(op.UpstreamGrad()))
-		f.DS = append(f.DS, toF64(op.ScoreGrad()))
-		f.PDot = append(f.PDot, toF64(pdot))
+		toF64(f.P[l], op.Weights())
+		toF64(f.G[l], op.UpstreamGrad())
+		toF64(f.DS[l], op.ScoreGrad())
+		toF64(f.PDot[l], tr.pdot)
 	}
 	c.Flow = f
 	return c, nil
 }
 
-// toF64 returns a float64 copy of x.
-func toF64[F gop.Float](x []F) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
+// toF64 converts x into dst (same length).
+func toF64[F gop.Float](dst []float64, x []F) {
+	for i, v := range x[:len(dst)] {
+		dst[i] = float64(v)
 	}
-	return out
 }

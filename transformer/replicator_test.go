@@ -7,6 +7,7 @@ import (
 
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // newTestTrainer64 is newTestTrainer in float64.
@@ -122,7 +123,7 @@ func TestReplicatorProbesDoNotChangeTraining(t *testing.T) {
 		flows := 0
 		err := Run(context.Background(), tr, Hooks{
 			Progress: func(st StepStats, _ *EvalStats) { losses = append(losses, st.Loss) },
-			Probe: func(_ int, _ int64, c *probes.Capture) (float64, error) {
+			Probe: func(_ int, _ int64, c *capture.Capture) (float64, error) {
 				if c.Flow != nil {
 					flows++
 					probes.MeasureCapture(c, 0.3)

@@ -3,20 +3,36 @@ package transformer
 import (
 	"context"
 	"fmt"
-	"github.com/sinklab/sinklab/data"
-	"math"
 	"time"
 
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/data"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
+
+// LogRow is one logged step as Run hands it to Hooks.Metrics: every
+// train.log_every steps, the first and last step, and every evaluation or
+// probe step. The caller maps it onto its log (the command line: a row of
+// metrics.parquet).
+type LogRow struct {
+	StepStats
+	// GroupLoss is the training batch's loss per metric group (GroupLoss, nil
+	// for tasks with fewer than two groups); on evaluation steps it also holds
+	// the held-out loss per group as "val_<group>".
+	GroupLoss map[string]float64
+	// Eval is the evaluation of this step; nil on other steps.
+	Eval *EvalStats
+	// SinkRate is the probe step's Sink₁^ε in percent as Hooks.Probe
+	// returned it; nil on other steps.
+	SinkRate *float64
+}
 
 // Hooks receive what a training run produces; the caller decides where it
 // goes (Parquet logs, progress display, checkpoints). Nil hooks are skipped.
 type Hooks struct {
 	// Metrics receives one row per logged step (and every evaluation or probe step).
-	Metrics func(row probes.MetricsRow) error
+	Metrics func(row LogRow) error
 	// Probe receives the capture of a probe step and returns its sink rate.
-	Probe func(step int, tokens int64, c *probes.Capture) (sinkRate float64, err error)
+	Probe func(step int, tokens int64, c *capture.Capture) (sinkRate float64, err error)
 	// Progress is called after every step; ev is non-nil on evaluation steps.
 	Progress func(st StepStats, ev *EvalStats)
 	// Checkpoint is called on checkpoint steps (every checkpoint.every steps,
@@ -36,8 +52,8 @@ type Hooks struct {
 type Runner interface {
 	Step() (StepStats, error)
 	Evaluate() (EvalStats, error)
-	Capture() (*probes.Capture, error)
-	CaptureBatch(b *data.Batch) (*probes.Capture, error)
+	Capture() (*capture.Capture, error) // its Flow is valid until the next Capture
+	CaptureBatch(b *data.Batch) (*capture.Capture, error)
 	HasEval() bool
 	StepCount() int
 	Tokens() int64
@@ -131,8 +147,7 @@ func Run(ctx context.Context, r Runner, h Hooks) error {
 		last := step == steps
 		evalNow := r.HasEval() && ((cfg.Train.EvalEvery > 0 && step%cfg.Train.EvalEvery == 0) || last)
 		probeNow := pe > 0 && h.Probe != nil && (step%pe == 0 || last)
-		row := probes.MetricsRow{Step: int64(step), Tokens: st.Tokens, Loss: st.Loss, LR: st.LR,
-			GradNorm: st.GradNorm, StepSeconds: st.Seconds}
+		row := LogRow{StepStats: st}
 		logNow := step%cfg.Train.LogEvery == 0 || step == 1 || last || evalNow || probeNow
 		if logNow {
 			row.GroupLoss = r.GroupLoss()
@@ -144,10 +159,7 @@ func Run(ctx context.Context, r Runner, h Hooks) error {
 				return err
 			}
 			ev = &e
-			row.ValLoss = probes.Float(e.Loss)
-			if !math.IsNaN(e.Accuracy) {
-				row.ValAccuracy = probes.Float(e.Accuracy)
-			}
+			row.Eval = ev
 			if len(e.Groups) > 1 {
 				if row.GroupLoss == nil {
 					row.GroupLoss = map[string]float64{}
@@ -166,7 +178,7 @@ func Run(ctx context.Context, r Runner, h Hooks) error {
 			if err != nil {
 				return err
 			}
-			row.SinkRate = probes.Float(rate)
+			row.SinkRate = &rate
 		}
 		if logNow && h.Metrics != nil {
 			if err := h.Metrics(row); err != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sinklab/sinklab/data"
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // clockRunner is a Runner whose every step advances a fake clock by a fixed
@@ -21,11 +21,11 @@ type clockRunner struct {
 	tick   time.Duration
 }
 
-func (r *clockRunner) Config() Config                    { return r.cfg }
-func (r *clockRunner) StepCount() int                    { return r.step }
-func (r *clockRunner) HasEval() bool                     { return false }
-func (r *clockRunner) GroupLoss() map[string]float64     { return nil }
-func (r *clockRunner) Capture() (*probes.Capture, error) { panic("probes are off") }
+func (r *clockRunner) Config() Config                     { return r.cfg }
+func (r *clockRunner) StepCount() int                     { return r.step }
+func (r *clockRunner) HasEval() bool                      { return false }
+func (r *clockRunner) GroupLoss() map[string]float64      { return nil }
+func (r *clockRunner) Capture() (*capture.Capture, error) { panic("probes are off") }
 func (r *clockRunner) Step() (StepStats, error) {
 	r.step++
 	r.now = r.now.Add(r.tick)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/sinklab/sinklab/attention/gop"
 	"github.com/sinklab/sinklab/data"
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // StepStats describes one optimizer step.
@@ -43,8 +45,10 @@ type Trainer[T gop.Float] struct {
 	full   stepSet[T] // graphs and batch of a full batch (train.batch sequences)
 	tail   stepSet[T] // of an epoch's last, shorter batch (built when first needed)
 	cur    *stepSet[T]
-	evals  map[int]*graph[T] // forward graphs by batch size
-	probe  *graph[T]         // forward and backward graph of the replicator probes (replicator.go)
+	evals  map[int][]*graph[T] // forward graphs by batch size, one per evaluation goroutine
+	probe  *graph[T]           // forward and backward graph of the replicator probes (replicator.go)
+	flow   *capture.Flow       // its capture's tensors, reused between probe steps
+	pdot   []T                 // scratch of the flow rates
 	opt    *optimizer[T]
 	grads  [][]T     // summed gradient per parameter
 	pcg    *rand.PCG // the data stream's state (checkpointed)
@@ -95,7 +99,7 @@ func NewTrainer[T gop.Float](cfg Config, task data.Task) (*Trainer[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &Trainer[T]{Cfg: cfg, Task: task, Model: m, evals: map[int]*graph[T]{}, orderOf: -1}
+	tr := &Trainer[T]{Cfg: cfg, Task: task, Model: m, evals: map[int][]*graph[T]{}, orderOf: -1}
 	if p, ok := task.(data.Pooled); ok && p.PoolSize() > 0 {
 		tr.pool, tr.poolTotal = p, p.PoolSize()
 		tr.order = make([]int32, tr.poolTotal)
@@ -271,16 +275,19 @@ func (tr *Trainer[T]) Step() (StepStats, error) {
 }
 
 // evalGraph returns the forward graph for batches of b sequences.
-func (tr *Trainer[T]) evalGraph(b int) (*graph[T], error) {
-	if g, ok := tr.evals[b]; ok {
-		return g, nil
+func (tr *Trainer[T]) evalGraph(b int) (*graph[T], error) { return tr.evalGraphN(b, 0) }
+
+// evalGraphN returns forward graph w (0-based) for batches of b sequences,
+// building graphs 0 … w as needed. Evaluate runs graphs 0 … n−1 at once.
+func (tr *Trainer[T]) evalGraphN(b, w int) (*graph[T], error) {
+	for len(tr.evals[b]) <= w {
+		g, err := buildGraph(tr.Model, b, false, T(1/float64(b)))
+		if err != nil {
+			return nil, err
+		}
+		tr.evals[b] = append(tr.evals[b], g)
 	}
-	g, err := buildGraph(tr.Model, b, false, T(1/float64(b)))
-	if err != nil {
-		return nil, err
-	}
-	tr.evals[b] = g
-	return g, nil
+	return tr.evals[b][w], nil
 }
 
 func (tr *Trainer[T]) evalBatches() []*data.Batch {
@@ -290,27 +297,59 @@ func (tr *Trainer[T]) evalBatches() []*data.Batch {
 	return tr.evalB
 }
 
-// Evaluate runs the model over the task's held-out set.
+// evalOut is what Evaluate keeps of one held-out batch.
+type evalOut struct {
+	loss float64   // the batch's loss
+	ce   []float64 // (B, T) per-position cross-entropy
+	pred []int32   // (B, T) argmax
+}
+
+// Evaluate runs the model over the task's held-out set. The batches are
+// spread over as many goroutines as the training step has shards, each with
+// its own forward graph, and reduced afterwards in batch order: the result is
+// the same as one pass over the batches in order.
 func (tr *Trainer[T]) Evaluate() (EvalStats, error) {
+	bs := tr.evalBatches()
+	n := min(len(tr.full.shards), len(bs))
+	for _, b := range bs { // build every graph before the goroutines share the map
+		if _, err := tr.evalGraphN(b.B, n-1); err != nil {
+			return EvalStats{}, err
+		}
+	}
+	outs := make([]evalOut, len(bs))
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(bs); i += n {
+				b, g := bs[i], tr.evals[bs[i].B][w]
+				if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
+					errs[w] = fmt.Errorf("transformer: evaluation: %w", err)
+					return
+				}
+				outs[i] = evalOut{loss: g.lossValue(), ce: slices.Clone(g.ce.ce), pred: slices.Clone(g.ce.pred)}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return EvalStats{}, err
+	}
 	groups := tr.Task.Groups()
 	gsum := make([]float64, len(groups))
 	gcnt := make([]float64, len(groups))
 	var loss float64
 	var seqs, right, scored int
-	for _, b := range tr.evalBatches() {
-		g, err := tr.evalGraph(b.B)
-		if err != nil {
-			return EvalStats{}, err
-		}
-		if err := g.run(b.Inputs, b.Targets, b.Mask); err != nil {
-			return EvalStats{}, fmt.Errorf("transformer: evaluation: %w", err)
-		}
-		loss += g.lossValue() * float64(b.B)
+	for bi, b := range bs {
+		o := &outs[bi]
+		loss += o.loss * float64(b.B)
 		seqs += b.B
-		for i, ce := range g.ce.ce {
+		for i, ce := range o.ce {
 			if b.Score[i] {
 				scored++
-				if g.ce.pred[i] == b.Targets[i] {
+				if o.pred[i] == b.Targets[i] {
 					right++
 				}
 			}
@@ -340,10 +379,12 @@ func (tr *Trainer[T]) Evaluate() (EvalStats, error) {
 func (tr *Trainer[T]) HasEval() bool { return len(tr.evalBatches()) > 0 }
 
 // Capture runs the model on the fixed probe batch (the first held-out batch)
-// and returns copies of its attention maps, values and residual streams; with
+// and returns copies of its attention maps, values and residual streams
+// (blocks.{l}.hook_resid_pre, and the final one after the last block); with
 // the replicator probes on (probe.skip_replicator false) it runs the backward
-// pass too and fills Capture.Flow (see captureFlow).
-func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
+// pass too and fills Capture.Flow, whose tensors are reused by the next
+// Capture (see captureFlow).
+func (tr *Trainer[T]) Capture() (*capture.Capture, error) {
 	bs := tr.evalBatches()
 	if len(bs) == 0 {
 		return nil, errors.New("transformer: the task has no held-out set to probe on")
@@ -357,7 +398,7 @@ func (tr *Trainer[T]) Capture() (*probes.Capture, error) {
 // CaptureBatch runs the model on batch b and returns copies of its attention
 // maps, values and residual streams, with the batch's tokens, position groups
 // and scored positions for the probes' row groups.
-func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*probes.Capture, error) {
+func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*capture.Capture, error) {
 	g, err := tr.evalGraph(b.B)
 	if err != nil {
 		return nil, err
@@ -369,11 +410,11 @@ func (tr *Trainer[T]) CaptureBatch(b *data.Batch) (*probes.Capture, error) {
 }
 
 // captureOf copies the probes' tensors of graph g's last run on batch b.
-func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
+func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *capture.Capture {
 	mc := tr.Model.Cfg
 	tp := tr.Model.T + btoi(mc.SinkToken)
 	H, HD, D := mc.Heads, tr.Model.HD(), mc.DModel
-	c := &probes.Capture{B: b.B, T: tp, L: mc.Layers, H: H, HD: HD, D: D, Causal: mc.Causal,
+	c := &capture.Capture{B: b.B, T: tp, L: mc.Layers, H: H, HD: HD, D: D, Causal: mc.Causal,
 		Normalized: attentionRowsSumToOne(mc), Signed: variantSigned(mc.Attention), SinkToken: mc.SinkToken,
 		Variant: mc.Attention, Tokens: append([]int32(nil), b.Inputs...),
 		Task: tr.Task.Name(), GroupNames: tr.Task.Groups(), PosGroup: append([]uint8(nil), b.Group...),
@@ -401,10 +442,7 @@ func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
 				}
 			}
 		}
-		res := make([]float32, b.B*tp*D)
-		for i, v := range g.resid[l] {
-			res[i] = float32(v)
-		}
+		res := toF32(g.resid[l])
 		if nm := nullMass(mc, op, tk); nm != nil {
 			c.NullMass = append(c.NullMass, nm)
 		}
@@ -412,7 +450,17 @@ func (tr *Trainer[T]) captureOf(g *graph[T], b *data.Batch) *probes.Capture {
 		c.Values = append(c.Values, vals)
 		c.Resid = append(c.Resid, res)
 	}
+	c.ResidFinal = toF32(g.resid[mc.Layers])
 	return c
+}
+
+// toF32 returns a float32 copy of x.
+func toF32[F gop.Float](x []F) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
 }
 
 // attentionRowsSumToOne: rows sum to 1 over real tokens only for normalized

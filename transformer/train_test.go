@@ -60,3 +60,57 @@ func TestLearnsCopy(t *testing.T) {
 		t.Errorf("accuracy %.3f, want > 0.8 (chance %.3f)", ev.Accuracy, chance)
 	}
 }
+
+// Evaluate spreads the held-out batches over the shard goroutines and reduces
+// them in batch order: the same numbers, bit for bit, as one goroutine, also
+// with a last, shorter batch and task groups. (The shards change training's
+// summation order, so the models are compared at initialisation.)
+func TestEvaluateShardsIdentical(t *testing.T) {
+	eval := func(shards int) EvalStats {
+		tr := newTestTrainer(t, data.TaskBackcopy, func(c *Config) {
+			c.Model.DModel, c.Model.Heads, c.Model.Layers = 16, 2, 1
+			c.Data.SeqLen, c.Data.EvalSize = 32, 53
+			c.Train.Batch, c.Train.EvalBatch, c.Train.Shards = 8, 8, shards
+		})
+		ev, err := tr.Evaluate() // before any step: the same parameters for both
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	one, two := eval(1), eval(2)
+	if len(one.Groups) < 2 {
+		t.Fatalf("want task groups, got %v", one.Groups)
+	}
+	if one.Loss != two.Loss || !(one.Accuracy == two.Accuracy || one.Accuracy != one.Accuracy && two.Accuracy != two.Accuracy) {
+		t.Fatalf("1 shard: %+v, 2 shards: %+v", one, two)
+	}
+	for k, v := range one.Groups {
+		if two.Groups[k] != v {
+			t.Fatalf("group %s: 1 shard %v, 2 shards %v", k, v, two.Groups[k])
+		}
+	}
+}
+
+// The capture holds the final residual stream: the input of the final
+// LayerNorm, (B, T, D).
+func TestCaptureFinalResidual(t *testing.T) {
+	tr := newTestTrainer(t, data.TaskInduction, tinyReplicator)
+	c, err := tr.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(c.ResidFinal), c.B*c.T*c.D; got != want {
+		t.Fatalf("final residual has %d values, want B·T·D = %d", got, want)
+	}
+	same := true
+	for i, v := range c.ResidFinal {
+		same = same && v == c.Resid[c.L-1][i]
+	}
+	if same {
+		t.Fatal("the final residual stream equals the last block's input")
+	}
+}

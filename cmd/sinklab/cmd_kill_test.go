@@ -135,9 +135,10 @@ func checkKilled(t *testing.T, r *killedRun) int64 {
 		return out
 	}
 	n := prefixOfSteps(t, r.dir, "metrics", stepsOf(len(ms), func(i int) int64 { return ms[i].Step }), 1, 1, 1)
-	// Probes run at step 0 and every 2 steps: 2 heads (group all) and 1 layer each.
+	// Probes run at step 0 and every 2 steps: 2 heads (group all) and 2 layer
+	// rows each (the one block's input and the final residual stream).
 	ph := prefixOfSteps(t, r.dir, "probes", stepsOf(len(hs), func(i int) int64 { return hs[i].Step }), 0, 2, 2)
-	pl := prefixOfSteps(t, r.dir, "layers", stepsOf(len(ls), func(i int) int64 { return ls[i].Step }), 0, 2, 1)
+	pl := prefixOfSteps(t, r.dir, "layers", stepsOf(len(ls), func(i int) int64 { return ls[i].Step }), 0, 2, 2)
 	if n > 0 && (ph < n-n%2 || pl < n-n%2) {
 		t.Fatalf("%s: metrics rows reach step %d but probe rows only step %d and layer rows step %d", r.dir, n, ph, pl)
 	}

@@ -143,10 +143,10 @@ func runProbe(ctx context.Context, a *app, dir string, o *probeOptions) (err err
 		}
 		c, err := lr.runner.Capture()
 		if err == nil {
-			var rate float64
-			rate, err = rec.WriteProbes(step, lr.ck.State.Tokens, c)
+			var ps probes.ProbeStep
+			ps, err = rec.WriteProbeStep(step, lr.ck.State.Tokens, c)
 			if err == nil {
-				sum.add(int(step), c, rate)
+				sum.add(ps)
 			}
 		}
 		if err == nil && i == len(steps)-1 && pairs > 0 {

@@ -158,12 +158,12 @@ func runProbeModel(ctx context.Context, a *app, o *probeOptions) (err error) {
 		return err
 	}
 	tokens := int64(batch.B * batch.T)
-	rate, err := rec.WriteProbes(0, tokens, res.Capture)
+	ps, err := rec.WriteProbeStep(0, tokens, res.Capture)
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", mo.Model, err)
 	}
 	sum := &trainSummary{eps: eps}
-	sum.add(0, res.Capture, rate)
+	sum.add(ps)
 	if err := rec.Flush(); err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // to stdout and stderr and the exit status exitCode maps its error to. The
 // app takes os.Stdout and os.Stderr when newRootCmd builds it, so they are
 // swapped for files around the call (tests using it must not run in parallel).
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func runCLI(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	dir := t.TempDir()
 	outF, err := os.Create(filepath.Join(dir, "stdout"))

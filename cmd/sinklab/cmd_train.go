@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -22,10 +21,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sinklab/sinklab/checkpoints"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
 	"github.com/sinklab/sinklab/probes/report"
 	"github.com/sinklab/sinklab/transformer"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 func init() { subcommands = append(subcommands, newTrainCmd) }
@@ -384,12 +385,18 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 	bar := a.newProgress("train", int64(cfg.TotalSteps()))
 	start := time.Now()
 	var lastEval *transformer.EvalStats
+	// Time and tokens of the optimizer steps alone, against which the run's
+	// wall time shows the cost of evaluation, probes and logging.
+	var stepSec float64
+	var stepTok int64
+	lastTokens := runner.Tokens()
 	hooks := transformer.Hooks{
-		Metrics: rec.WriteMetrics,
-		Probe: func(step int, tokens int64, c *probes.Capture) (float64, error) {
-			rate, err := rec.WriteProbes(int64(step), tokens, c)
+		Metrics: func(r transformer.LogRow) error { return rec.WriteMetrics(metricsRow(r)) },
+		Probe: func(step int, tokens int64, c *capture.Capture) (float64, error) {
+			ps, err := rec.WriteProbeStep(int64(step), tokens, c)
+			rate := ps.Sinks.SinkRate
 			if err == nil {
-				sum.add(step, c, rate)
+				sum.add(ps)
 			}
 			if err == nil && report.AttnSnapshotDue(step, cfg.Probe.Every, cfg.TotalSteps()) {
 				// The attention maps of the first evaluation sequence, for the report's heatmaps.
@@ -402,6 +409,9 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 			return rate, err
 		},
 		Progress: func(st transformer.StepStats, ev *transformer.EvalStats) {
+			stepSec += st.Seconds
+			stepTok += int64(st.Tokens - lastTokens)
+			lastTokens = st.Tokens
 			if ev != nil {
 				lastEval = ev
 				sum.addEval(st.Step, ev)
@@ -433,6 +443,12 @@ func runTrain(ctx context.Context, a *app, o *trainOptions) (err error) {
 	el := time.Since(start)
 	fmt.Fprintf(a.stdout, "run %s: %d steps in %s (%.0f tokens/s)\n", runID, runner.StepCount(),
 		el.Round(time.Millisecond), float64(runner.Tokens())/el.Seconds())
+	if stepSec > 0 {
+		// The same tokens over the steps' time alone; the gap is evaluation,
+		// probes, logging and checkpoints.
+		fmt.Fprintf(a.stdout, "steps alone: %.0f tokens/s; evaluation, probes and logging took %.1f%% of the time\n",
+			float64(stepTok)/stepSec, 100*(1-stepSec/el.Seconds()))
+	}
 	if lastEval != nil {
 		fmt.Fprintf(a.stdout, "final validation loss %.4f", lastEval.Loss)
 		if !math.IsNaN(lastEval.Accuracy) {
@@ -479,34 +495,37 @@ func paramCount(r transformer.Runner) int {
 	return 0
 }
 
-// trainSummary keeps what the end-of-run summary needs: the sink rate over
-// training and the last probe step's head metrics.
-type trainSummary struct {
-	eps   float64
-	steps []int
-	rates []float64
-	sinks []int // sink heads (BOS sink score > 0.9) per probe step
-	heads []probes.HeadRow
-	first []probes.HeadRow
-	acc   map[int]float64 // validation accuracy by evaluation step
+// metricsRow maps a logged training step onto its row of metrics.parquet.
+func metricsRow(r transformer.LogRow) probes.MetricsRow {
+	row := probes.MetricsRow{Step: int64(r.Step), Tokens: r.Tokens, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm,
+		StepSeconds: r.Seconds, GroupLoss: r.GroupLoss, SinkRate: r.SinkRate}
+	if r.Eval != nil {
+		row.ValLoss = probes.Float(r.Eval.Loss)
+		if !math.IsNaN(r.Eval.Accuracy) {
+			row.ValAccuracy = probes.Float(r.Eval.Accuracy)
+		}
+	}
+	return row
 }
 
-func (s *trainSummary) add(step int, c *probes.Capture, rate float64) {
-	heads, _, _ := probes.MeasureCapture(c, s.eps)
-	heads = probes.HeadRowsOf(heads, probes.GroupAll)
+// trainSummary keeps what the end-of-run summary needs: the sink summary of
+// every probe step and the first and last probe step's head metrics, from
+// the rows the recorder wrote (each capture is measured once).
+type trainSummary struct {
+	eps   float64
+	sinks []probes.SinkSummary // per probe step
+	heads []probes.HeadRow     // last probe step, "all" rows
+	first []probes.HeadRow     // first probe step, "all" rows
+	acc   map[int]float64      // validation accuracy by evaluation step
+}
+
+func (s *trainSummary) add(ps probes.ProbeStep) {
+	heads := probes.HeadRowsOf(ps.Heads, probes.GroupAll)
 	if s.first == nil {
 		s.first = heads
 	}
 	s.heads = heads
-	s.steps = append(s.steps, step)
-	s.rates = append(s.rates, rate)
-	n := 0
-	for _, h := range heads {
-		if h.IsSinkHead {
-			n++
-		}
-	}
-	s.sinks = append(s.sinks, n)
+	s.sinks = append(s.sinks, ps.Sinks)
 }
 
 // addEval records the validation accuracy of an evaluation step.
@@ -524,7 +543,7 @@ func (s *trainSummary) print(w io.Writer) {
 	if len(s.heads) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nprobes at step %d (first-token mass α₁ at step %d in brackets):\n", s.steps[len(s.steps)-1], s.steps[0])
+	fmt.Fprintf(w, "\nprobes at step %d (first-token mass α₁ at step %d in brackets):\n", s.sinks[len(s.sinks)-1].Step, s.sinks[0].Step)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "layer\thead\tentropy\tα₁\t(start)\tsink score\tsink head\t")
 	for i, h := range s.heads {
@@ -559,18 +578,18 @@ func (s *trainSummary) print(w io.Writer) {
 		fmt.Fprintf(w, "%s layer %d heads %s", sep, l, strings.Join(byLayer[l], ", "))
 	}
 	fmt.Fprintln(w)
-	idx := sampleIdx(len(s.rates), 8)
+	idx := sampleIdx(len(s.sinks), 8)
 	fmt.Fprint(w, "over training (sink heads, validation accuracy where evaluated):")
 	for _, i := range idx {
-		fmt.Fprintf(w, "  step %d: %d", s.steps[i], s.sinks[i])
-		if a, ok := s.acc[s.steps[i]]; ok {
+		fmt.Fprintf(w, "  step %d: %d", s.sinks[i].Step, s.sinks[i].SinkHeads)
+		if a, ok := s.acc[int(s.sinks[i].Step)]; ok {
 			fmt.Fprintf(w, " (acc %.3f)", a)
 		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Sink₁^ε (ε=%g, %% of heads with α₁ > ε) over training:", s.eps)
 	for _, i := range idx {
-		fmt.Fprintf(w, "  step %d: %.0f%%", s.steps[i], s.rates[i])
+		fmt.Fprintf(w, "  step %d: %.0f%%", s.sinks[i].Step, s.sinks[i].SinkRate)
 	}
 	fmt.Fprintln(w)
 }

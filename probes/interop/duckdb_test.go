@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // openDB opens an in-memory DuckDB.
@@ -536,8 +537,8 @@ func checkRun(t *testing.T, db *sql.DB, runDir string) int {
 
 // fakeCapture builds a causal capture whose head h puts weight w(h) on the
 // first token and spreads the rest uniformly; values and residuals are ramps.
-func fakeCapture(B, T, L, H, HD, D int, step int) *probes.Capture {
-	c := &probes.Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax",
+func fakeCapture(B, T, L, H, HD, D int, step int) *capture.Capture {
+	c := &capture.Capture{B: B, T: T, L: L, H: H, HD: HD, D: D, Causal: true, Normalized: true, Variant: "softmax",
 		Task: probes.TaskInduction}
 	for l := 0; l < L; l++ {
 		a := make([]float32, B*H*T*T) // (B, H, T, T)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sinklab/sinklab/checkpoints/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,7 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/checkpoints/atomicfile"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // Attention snapshots: the attention maps of one fixed evaluation sequence at
@@ -107,7 +107,7 @@ func round4(v float32) (float32, bool) {
 // the sink token, which the snapshot adds as -1 when c.SinkToken is set); nil
 // means unknown. Only the first maxT positions are kept (maxT ≤ 0 means
 // DefaultAttnMaxT). Labels can be set on the result before writing.
-func NewAttnSnapshot(c *probes.Capture, sample int, step int64, tokens []int32, maxT int) (*AttnSnapshot, error) {
+func NewAttnSnapshot(c *capture.Capture, sample int, step int64, tokens []int32, maxT int) (*AttnSnapshot, error) {
 	if c == nil {
 		return nil, errors.New("report: attention snapshot of a nil capture")
 	}

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sinklab/sinklab/probes"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // attnCapture builds a capture whose weight at (b, h, i, j) of layer l
 // encodes its indices: 1000·l + 100·b + 10·h + i + j/10.
-func attnCapture(B, T, L, H int) *probes.Capture {
-	c := &probes.Capture{B: B, T: T, L: L, H: H, Causal: true, Normalized: true, Variant: "softmax"}
+func attnCapture(B, T, L, H int) *capture.Capture {
+	c := &capture.Capture{B: B, T: T, L: L, H: H, Causal: true, Normalized: true, Variant: "softmax"}
 	for l := 0; l < L; l++ {
 		a := make([]float32, B*H*T*T) // (B, H, T, T)
 		for b := 0; b < B; b++ {
@@ -90,7 +90,7 @@ func TestNewAttnSnapshot(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name   string
-		c      *probes.Capture
+		c      *capture.Capture
 		sample int
 		tokens []int32
 		wantIn string
@@ -98,7 +98,7 @@ func TestNewAttnSnapshot(t *testing.T) {
 		{"nil capture", nil, 0, nil, "nil capture"},
 		{"sample out of range", attnCapture(2, 3, 1, 1), 2, nil, "sample 2 out of range"},
 		{"too few tokens", attnCapture(1, 3, 1, 1), 0, []int32{1, 2}, "2 token ids for 3 positions"},
-		{"bad capture", &probes.Capture{B: 1, T: 2, L: 1, H: 1, Attn: [][]float32{{1}}}, 0, nil, "hook_pattern"},
+		{"bad capture", &capture.Capture{B: 1, T: 2, L: 1, H: 1, Attn: [][]float32{{1}}}, 0, nil, "hook_pattern"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewAttnSnapshot(tc.c, tc.sample, 0, tc.tokens, 0)

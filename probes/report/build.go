@@ -270,39 +270,22 @@ func Summarize(r *Run) TrainSummary {
 			break
 		}
 	}
-	fin := finalProbe(r)
-	if len(fin) > 0 {
-		s.ProbeStep = fin[0].Step
-		ent := make([]float64, len(fin))
-		mass := make([]float64, len(fin))
-		for i, h := range fin {
-			ent[i], mass[i] = h.Entropy, h.FirstTokenMass
-			if h.IsSinkHead {
-				s.SinkHeads++
-			}
-		}
-		s.Heads = len(fin)
-		s.MeanEntropy, s.MeanFirstMass = meanFinite(ent), meanFinite(mass)
+	if fin := finalProbe(r); len(fin) > 0 {
+		sum := probes.SummarizeSinks(fin, r.SinkEpsilon)
+		s.ProbeStep, s.SinkHeads, s.Heads = sum.Step, sum.SinkHeads, sum.Heads
+		s.MeanEntropy, s.MeanFirstMass = sum.MeanEntropy, sum.MeanFirstTokenMass
 	}
 	return s
 }
 
-// SinkRates recomputes Sink₁^ε at every probe step from the head rows:
-// 100 × the share of heads whose first-token mass exceeds the run's ε
-// (SCIENCE.md §3), equal to the metrics log's sink_rate on the steps that
-// have one, and also defined at step 0, which has no metrics row.
+// SinkRates is Sink₁^ε at every probe step, from the head rows
+// (probes.SummarizeSinkSteps with the run's ε): equal to the metrics log's
+// sink_rate on the steps that have one, and also defined at step 0, which
+// has no metrics row.
 func SinkRates(r *Run) (steps, rates []float64) {
-	for k := 0; k < len(r.Heads); {
-		j, above := k, 0
-		for j < len(r.Heads) && r.Heads[j].Step == r.Heads[k].Step {
-			if r.Heads[j].FirstTokenMass > r.SinkEpsilon {
-				above++
-			}
-			j++
-		}
-		steps = append(steps, float64(r.Heads[k].Step))
-		rates = append(rates, 100*float64(above)/float64(j-k))
-		k = j
+	for _, s := range probes.SummarizeSinkSteps(r.Heads, r.SinkEpsilon) {
+		steps = append(steps, float64(s.Step))
+		rates = append(rates, s.SinkRate)
 	}
 	return steps, rates
 }

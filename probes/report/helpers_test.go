@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/sinklab/sinklab/data"
 	"github.com/sinklab/sinklab/probes"
 	"github.com/sinklab/sinklab/transformer"
+	"github.com/sinklab/sinklab/transformer/capture"
 )
 
 // trainTiny trains a small induction model with the transformer package and
@@ -62,8 +64,8 @@ func trainTiny(t testing.TB, runDir, runID string, steps int, mod func(c *transf
 	}
 	evalTokens := task.Eval(cfg.Train.EvalBatch)[0].Inputs[:task.SeqLen()]
 	hooks := transformer.Hooks{
-		Metrics: rec.WriteMetrics,
-		Probe: func(step int, tokens int64, c *probes.Capture) (float64, error) {
+		Metrics: func(r transformer.LogRow) error { return rec.WriteMetrics(metricsRow(r)) },
+		Probe: func(step int, tokens int64, c *capture.Capture) (float64, error) {
 			rate, err := rec.WriteProbes(int64(step), tokens, c)
 			if err != nil || !AttnSnapshotDue(step, cfg.Probe.Every, cfg.Train.Steps) {
 				return rate, err
@@ -82,6 +84,20 @@ func trainTiny(t testing.TB, runDir, runID string, steps int, mod func(c *transf
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// metricsRow maps a logged step onto its metrics.parquet row, as sinklab
+// train does (cmd/sinklab metricsRow).
+func metricsRow(r transformer.LogRow) probes.MetricsRow {
+	row := probes.MetricsRow{Step: int64(r.Step), Tokens: r.Tokens, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm,
+		StepSeconds: r.Seconds, GroupLoss: r.GroupLoss, SinkRate: r.SinkRate}
+	if r.Eval != nil {
+		row.ValLoss = probes.Float(r.Eval.Loss)
+		if !math.IsNaN(r.Eval.Accuracy) {
+			row.ValAccuracy = probes.Float(r.Eval.Accuracy)
+		}
+	}
+	return row
 }
 
 // theoryTiny runs a short value-softmax experiment (with the exact flow) and

@@ -2,7 +2,6 @@ package sweep
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,9 +34,9 @@ type Summary struct {
 	ProbeHeads         *int32   // heads (all layers) probed at that step
 	SinkHeads          *int32   // of them, heads with bos_sink_score > 0.9 (is_sink_head)
 	SinkHeadShare      *float64 // SinkHeads / ProbeHeads
-	MeanEntropy        *float64 // mean entropy over heads at that step (NaN heads skipped; NaN if all are)
+	MeanEntropy        *float64 // mean entropy over heads at that step (non-finite heads skipped, probes.SinkSummary; NaN if all are)
 	MeanFirstTokenMass *float64 // mean first_token_mass over heads at that step
-	MeanBOSSinkScore   *float64 // mean bos_sink_score over heads at that step (NaN heads skipped)
+	MeanBOSSinkScore   *float64 // mean bos_sink_score over heads at that step (non-finite heads skipped)
 }
 
 // Collect reads the state of every cell and the final metrics of the done
@@ -89,7 +88,6 @@ func (s *Summary) readLogs(cellDir string) error {
 	if err != nil {
 		return err
 	}
-	heads = probes.HeadRowsOf(heads, probes.GroupAll)
 	if len(heads) == 0 {
 		return nil
 	}
@@ -97,44 +95,24 @@ func (s *Summary) readLogs(cellDir string) error {
 	for _, h := range heads {
 		last = max(last, h.Step)
 	}
-	var n, sinks int32
-	var ent, ftm, bos meanSkipNaN
+	var fin []probes.HeadRow
 	for _, h := range heads {
-		if h.Step != last {
-			continue
+		if h.Step == last {
+			fin = append(fin, h)
 		}
-		n++
-		if h.IsSinkHead {
-			sinks++
-		}
-		ent.add(h.Entropy)
-		ftm.add(h.FirstTokenMass)
-		bos.add(h.BOSSinkScore)
 	}
-	share := float64(sinks) / float64(n)
+	// The sink summary of the last probe step; ε only enters its SinkRate,
+	// which sweep.parquet takes from the metrics log.
+	sum := probes.SummarizeSinks(fin, probes.DefaultSinkEpsilon)
+	if sum.Heads == 0 {
+		return nil
+	}
+	n, sinks, share := int32(sum.Heads), int32(sum.SinkHeads), sum.SinkHeadShare()
 	s.ProbeStep, s.ProbeHeads, s.SinkHeads, s.SinkHeadShare = &last, &n, &sinks, &share
-	s.MeanEntropy, s.MeanFirstTokenMass, s.MeanBOSSinkScore = ent.value(), ftm.value(), bos.value()
+	s.MeanEntropy = probes.Float(sum.MeanEntropy)
+	s.MeanFirstTokenMass = probes.Float(sum.MeanFirstTokenMass)
+	s.MeanBOSSinkScore = probes.Float(sum.MeanBOSSinkScore)
 	return nil
-}
-
-// meanSkipNaN averages the non-NaN values it is given; NaN when there are none.
-type meanSkipNaN struct {
-	sum float64
-	n   int
-}
-
-func (m *meanSkipNaN) add(v float64) {
-	if !math.IsNaN(v) {
-		m.sum += v
-		m.n++
-	}
-}
-
-func (m *meanSkipNaN) value() *float64 {
-	if m.n == 0 {
-		return probes.Float(math.NaN())
-	}
-	return probes.Float(m.sum / float64(m.n))
 }
 
 // readParts reads every part file of one log folder (hidden temporary parts
