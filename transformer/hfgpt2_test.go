@@ -394,7 +394,7 @@ func TestProbeModelEqualsTrainingPath(t *testing.T) {
 	if !reflect.DeepEqual(gh, wh) || !reflect.DeepEqual(gl, wl) || gr != wr {
 		t.Fatal("probe rows differ")
 	}
-	if len(gh) != hc.NLayer*hc.NHead || len(gl) != hc.NLayer {
+	if len(gh) != hc.NLayer*hc.NHead || len(gl) != hc.NLayer+1 { // layer rows: each block's input and the final residual
 		t.Fatalf("%d head rows and %d layer rows", len(gh), len(gl))
 	}
 	// The training path's loss is the mean over sequences of Σ mask·CE with
