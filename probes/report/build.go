@@ -54,7 +54,11 @@ func Build(runs []*Run, opts *Options) *Report {
 	if len(train) > 0 {
 		summary.Tables = append(summary.Tables, b.trainSummary(train))
 		rep.Sections = append(rep.Sections, b.trainingSection(train), b.headsSection(train),
-			b.layersSection(train), b.attentionSection(train))
+			b.layersSection(train))
+		if sec := b.replicatorSection(train); sec != nil {
+			rep.Sections = append(rep.Sections, sec)
+		}
+		rep.Sections = append(rep.Sections, b.attentionSection(train))
 	}
 	if len(theory) > 0 {
 		summary.Tables = append(summary.Tables, b.driftTable(theory))
