@@ -832,6 +832,12 @@ func (b *builder) theorySections(idx []int) []*Section {
 				sec.Charts = append(sec.Charts, ch)
 			}
 		}
+		if ref := b.toyReferenceChart(vid, v, idx, perRun); ref != nil {
+			sec.Charts = append(sec.Charts, ref)
+			sec.Notes = append(sec.Notes, "Replicator reference: at each recorded step, the drift σ̇ⱼ = σⱼ(ȧⱼ − Σₖ σₖ ȧₖ) "+
+				"of the final winner's weight, with ȧ the exact flow of the scores at the recorded σ and u, against the "+
+				"change of σⱼ until the next record: the toy's counterpart of the training runs' bos_drift scatter.")
+		}
 		out = append(out, sec)
 	}
 	return out

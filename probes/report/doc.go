@@ -31,8 +31,12 @@
 // (DriftPairs; the caption gives the sign agreement, DriftAgreement), the
 // agreement per probe step, and RUN_DIR/theory_check.parquet as a table when
 // it exists. Runs without the columns (older runs, probe.skip_replicator) get
-// none. Theory runs get no replicator reference: theory.parquet records σ(a)
-// and u but not the parameters (V, a) that the flow field ȧ needs.
+// none. Theory runs with the logistic loss and the softmax normalizer get
+// the toy's reference, where the flow is exact: the drift of the final
+// winner's weight predicted from the recorded σ and u (ToyWeightDrift)
+// against its change until the next record. Other toy variants get none:
+// theory.parquet does not record what their flow of the scores needs (V, or
+// the data of the regression and cross-entropy losses).
 //
 // # Attention snapshots
 //

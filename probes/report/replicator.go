@@ -215,3 +215,122 @@ func (b *builder) theoryCheckTable(idx []int) *Table {
 	}
 	return t
 }
+
+// ---- the toy model's reference (theory runs) ----
+
+// ToyWeightDrift returns the replicator prediction σ̇ⱼ = σⱼ(ȧⱼ − Σₖ σₖ ȧₖ) of
+// token j's weight in the toy model with the logistic loss and the softmax
+// normalizer, under gradient flow at the recorded state: σ = weights and
+// u = Vᵀβ. There ℓ(y) = softplus(−βᵀy), y = Vσ, so ∂ℓ/∂σ = −s u with
+// s = sigmoid(−uᵀσ), and the flow of the scores is
+// ȧᵢ = −∂L/∂aᵢ = s σᵢ(uᵢ − Σₖ σₖ uₖ): weights and u are all it needs.
+func ToyWeightDrift(weights, u []float64, j int) float64 {
+	su := 0.0
+	for k, s := range weights {
+		su += s * u[k]
+	}
+	s := 1 / (1 + math.Exp(su)) // sigmoid(−uᵀσ)
+	adot := make([]float64, len(weights))
+	sa := 0.0
+	for i, w := range weights {
+		adot[i] = s * w * (u[i] - su)
+		sa += w * adot[i]
+	}
+	return weights[j] * (adot[j] - sa)
+}
+
+// ToyDriftPair is one pair of consecutive recorded steps of a theory run's
+// variant: the predicted drift of the winning token's weight at the first
+// step (ToyWeightDrift) and its measured change until the second.
+type ToyDriftPair struct {
+	Step, Next int64
+	Drift      float64
+	Change     float64
+}
+
+// toyReferenceVariant reports whether a theory variant's rows allow the
+// replicator reference: the logistic loss with the softmax normalizer (whose
+// rows record u).
+func toyReferenceVariant(variant string) bool { return variant == "logistic/softmax" }
+
+// ToyDriftPairs returns the pairs of consecutive recorded steps of one
+// variant's rows (sorted by step) for the token j with the largest weight at
+// the last row, and j; nil when the variant has no reference (not
+// logistic/softmax, or u not recorded). Pairs with an undefined drift or
+// change are left out.
+func ToyDriftPairs(variant string, rows []probes.TheoryRow) ([]ToyDriftPair, int) {
+	if !toyReferenceVariant(variant) || len(rows) < 2 {
+		return nil, -1
+	}
+	last := rows[len(rows)-1].Weights
+	j := -1
+	for k, w := range last {
+		if j < 0 || w > last[j] {
+			j = k
+		}
+	}
+	if j < 0 {
+		return nil, -1
+	}
+	var out []ToyDriftPair
+	for k := 0; k+1 < len(rows); k++ {
+		a, b := &rows[k], &rows[k+1]
+		if len(a.Weights) != len(last) || len(a.U) != len(a.Weights) || len(b.Weights) != len(last) {
+			continue
+		}
+		p := ToyDriftPair{Step: a.Step, Next: b.Step, Drift: ToyWeightDrift(a.Weights, a.U, j),
+			Change: b.Weights[j] - a.Weights[j]}
+		if finite(p.Drift) && finite(p.Change) {
+			out = append(out, p)
+		}
+	}
+	return out, j
+}
+
+// toyAgreement returns the share of pairs whose drift has the change's sign.
+func toyAgreement(ps []ToyDriftPair) float64 {
+	if len(ps) == 0 {
+		return math.NaN()
+	}
+	n := 0
+	for _, p := range ps {
+		if signOf(p.Drift) == signOf(p.Change) {
+			n++
+		}
+	}
+	return float64(n) / float64(len(ps))
+}
+
+// toyReferenceChart is the theory section's reference scatter for one
+// variant, or nil when no run has the reference.
+func (b *builder) toyReferenceChart(vid, variant string, idx []int, perRun []map[string][]probes.TheoryRow) *Chart {
+	if !toyReferenceVariant(variant) {
+		return nil
+	}
+	many := multi(idx)
+	c := &Chart{ID: vid + "-replicator", Title: "Replicator reference: σ̇ⱼ vs Δσⱼ",
+		XLabel: "predicted σ̇ⱼ (flow, per unit time)", YLabel: "Δσⱼ until the next record", Scatter: true}
+	var captions []string
+	for _, i := range idx {
+		ps, j := ToyDriftPairs(variant, perRun[i][variant])
+		if len(ps) == 0 {
+			continue
+		}
+		x, y := make([]float64, len(ps)), make([]float64, len(ps))
+		for k, p := range ps {
+			x[k], y[k] = p.Drift, p.Change
+		}
+		col, _ := style(i, 0, many)
+		c.addSeries(b.seriesName(i, "σ"+subscript(j+1)+" (final winner)", many), i, col, 0, x, y)
+		line := fmt.Sprintf("sign agreement %s of %d step pairs", fmtShare(toyAgreement(ps)), len(ps))
+		if many {
+			line = b.ids[i] + ": " + line
+		}
+		captions = append(captions, line)
+	}
+	if len(c.Series) == 0 {
+		return nil
+	}
+	c.Caption = strings.Join(captions, "; ")
+	return c
+}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/sinklab/sinklab/attention"
 	"github.com/sinklab/sinklab/probes"
 	"github.com/sinklab/sinklab/transformer"
 )
@@ -166,4 +168,101 @@ func mustHeads(t *testing.T, dir string) []probes.HeadRow {
 		t.Fatal("the tiny run has no replicator columns")
 	}
 	return rows
+}
+
+// TestToyWeightDrift: the replicator reference computed from σ and u alone
+// equals the toy's own score gradient pushed through the softmax, and the
+// change of σ over one tiny gradient step.
+func TestToyWeightDrift(t *testing.T) {
+	cfg, err := attention.DefaultExperimentConfig("logistic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range [][2]string{{"n", "5"}, {"d", "3"}} {
+		if err := cfg.Set(k[0], k[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs, err := cfg.ToyVariants()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(vs, func(v attention.ToyVariant) bool { return v.Name == "logistic/softmax" })
+	if i < 0 {
+		t.Fatalf("no logistic/softmax variant among %v", vs)
+	}
+	m, err := attention.NewToy(vs[i].Spec, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.N
+	sigma, u := make([]float64, n), make([]float64, n)
+	m.LossAndWeights(sigma)
+	m.BetaProjection(u)
+	dV, dA := make([]float64, m.D*n), make([]float64, n)
+	m.Gradient(dV, dA)
+	const h = 1e-6
+	next := m.Clone()
+	next.Step(h)
+	sigma2 := make([]float64, n)
+	next.LossAndWeights(sigma2)
+	for j := range n {
+		sa := 0.0
+		for k := range n {
+			sa += sigma[k] * -dA[k]
+		}
+		want := sigma[j] * (-dA[j] - sa)
+		got := ToyWeightDrift(sigma, u, j)
+		if math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
+			t.Errorf("σ̇%d = %g, from the toy's gradient %g", j, got, want)
+		}
+		if fd := (sigma2[j] - sigma[j]) / h; math.Abs(fd-got) > 1e-4*math.Max(math.Abs(got), 1e-6) {
+			t.Errorf("σ̇%d = %g, one step of %g changes σ by %g per unit time", j, got, h, fd)
+		}
+	}
+}
+
+// TestToyReference: the logistic/softmax theory run's section has the
+// replicator reference scatter, one point per pair of consecutive records,
+// with the agreement (≈ 100%: the flow is exact) in its caption.
+func TestToyReference(t *testing.T) {
+	fixedRuns(t)
+	r, err := Load(theoryRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build([]*Run{r}, nil)
+	c := rep.Chart("theory-logistic-softmax-replicator")
+	if c == nil || !c.Scatter {
+		t.Fatal("no replicator reference chart")
+	}
+	_, by := variantRows(r.Theory)
+	rows := by["logistic/softmax"]
+	last := rows[len(rows)-1].Weights
+	j := 0
+	for k := range last {
+		if last[k] > last[j] {
+			j = k
+		}
+	}
+	n, ok := 0, 0
+	for k := 0; k+1 < len(rows); k++ {
+		d := ToyWeightDrift(rows[k].Weights, rows[k].U, j)
+		m := rows[k+1].Weights[j] - rows[k].Weights[j]
+		n++
+		if (d > 0) == (m > 0) && (d < 0) == (m < 0) {
+			ok++
+		}
+	}
+	if c.Points() != n || n != len(rows)-1 {
+		t.Errorf("%d points, want one per pair of records (%d)", c.Points(), len(rows)-1)
+	}
+	share := strconv.FormatFloat(100*float64(ok)/float64(n), 'f', 1, 64) + "%"
+	if want := fmt.Sprintf("sign agreement %s of %d step pairs", share, n); c.Caption != want {
+		t.Errorf("caption %q, want %q", c.Caption, want)
+	}
+	if float64(ok) < 0.95*float64(n) {
+		t.Errorf("the exact flow agrees on %d of %d pairs only", ok, n)
+	}
+	t.Logf("%s", c.Caption)
 }

@@ -291,6 +291,14 @@ func chartSVG(c *Chart) string {
 			f1(lay.w/2), f1(lay.top+lay.plotH/2), f1(lay.font))
 		return b.String()
 	}
+	if c.Scatter { // the axes reach 0, so that the signs show
+		if !c.XLog {
+			xlo, xhi = min(xlo, 0), max(xhi, 0)
+		}
+		if !c.YLog {
+			ylo, yhi = min(ylo, 0), max(yhi, 0)
+		}
+	}
 	nx, ny := 6, 5
 	if c.Small {
 		nx, ny = 3, 4
@@ -320,11 +328,11 @@ func chartSVG(c *Chart) string {
 		}
 	}
 	if c.Scatter { // the zero lines split the plot into agreeing and disagreeing quadrants
-		if !ya.log && ya.lo < 0 && ya.hi > 0 {
+		if !ya.log && ya.lo <= 0 && ya.hi >= 0 {
 			p := ya.pos(0)
 			fmt.Fprintf(&b, `<line class="zero" stroke="#999" x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(x0), f1(x1), f1(p), f1(p))
 		}
-		if !xa.log && xa.lo < 0 && xa.hi > 0 {
+		if !xa.log && xa.lo <= 0 && xa.hi >= 0 {
 			p := xa.pos(0)
 			fmt.Fprintf(&b, `<line class="zero" stroke="#999" x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(p), f1(p), f1(y0), f1(y1))
 		}
