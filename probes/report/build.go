@@ -54,7 +54,11 @@ func Build(runs []*Run, opts *Options) *Report {
 	if len(train) > 0 {
 		summary.Tables = append(summary.Tables, b.trainSummary(train))
 		rep.Sections = append(rep.Sections, b.trainingSection(train), b.headsSection(train),
-			b.layersSection(train), b.attentionSection(train))
+			b.layersSection(train))
+		if sec := b.replicatorSection(train); sec != nil {
+			rep.Sections = append(rep.Sections, sec)
+		}
+		rep.Sections = append(rep.Sections, b.attentionSection(train))
 	}
 	if len(theory) > 0 {
 		summary.Tables = append(summary.Tables, b.driftTable(theory))
@@ -827,6 +831,12 @@ func (b *builder) theorySections(idx []int) []*Section {
 			if len(ch.Series) > 0 {
 				sec.Charts = append(sec.Charts, ch)
 			}
+		}
+		if ref := b.toyReferenceChart(vid, v, idx, perRun); ref != nil {
+			sec.Charts = append(sec.Charts, ref)
+			sec.Notes = append(sec.Notes, "Replicator reference: at each recorded step, the drift σ̇ⱼ = σⱼ(ȧⱼ − Σₖ σₖ ȧₖ) "+
+				"of the final winner's weight, with ȧ the exact flow of the scores at the recorded σ and u, against the "+
+				"change of σⱼ until the next record: the toy's counterpart of the training runs' bos_drift scatter.")
 		}
 		out = append(out, sec)
 	}

@@ -56,7 +56,8 @@ type Table struct {
 	Rows    [][]string `json:"rows"`
 }
 
-// Chart is a line chart: one or more series over a common x axis.
+// Chart is a line chart: one or more series over a common x axis. A scatter
+// chart (Scatter) draws each series' points as dots, without lines.
 type Chart struct {
 	ID     string `json:"id"`
 	Title  string `json:"title"`
@@ -64,6 +65,11 @@ type Chart struct {
 	YLabel string `json:"y_label"`
 	XLog   bool   `json:"x_log,omitempty"`
 	YLog   bool   `json:"y_log,omitempty"`
+	// Scatter draws points only, every one of them (no downsampling below
+	// maxScatterPoints per series), with the axes' zero lines.
+	Scatter bool `json:"scatter,omitempty"`
+	// Caption is a line of text drawn below the chart ("" for none).
+	Caption string `json:"caption,omitempty"`
 	// Small marks a small multiple: drawn small, without a legend.
 	Small bool `json:"small,omitempty"`
 	// YRange, when set, fixes the y axis (small multiples of a grid share it).

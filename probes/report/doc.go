@@ -23,6 +23,21 @@
 // draws as fast as a short one and looks the same. Summary numbers (final
 // loss, Sink₁^ε, mean entropy, sink heads) always use every row.
 //
+// # Theory vs probes
+//
+// Training runs whose probes log has the replicator columns (bos_drift, …)
+// get a "theory vs probes" section: a scatter of each head's bos_drift at a
+// probe step against the change of its first-token mass α₁ until the next
+// (DriftPairs; the caption gives the sign agreement, DriftAgreement), the
+// agreement per probe step, and RUN_DIR/theory_check.parquet as a table when
+// it exists. Runs without the columns (older runs, probe.skip_replicator) get
+// none. Theory runs with the logistic loss and the softmax normalizer get
+// the toy's reference, where the flow is exact: the drift of the final
+// winner's weight predicted from the recorded σ and u (ToyWeightDrift)
+// against its change until the next record. Other toy variants get none:
+// theory.parquet does not record what their flow of the scores needs (V, or
+// the data of the regression and cross-entropy losses).
+//
 // # Attention snapshots
 //
 // The Parquet logs hold per-head metrics, not attention maps. For the

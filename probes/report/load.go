@@ -59,6 +59,11 @@ type Run struct {
 	SinkEpsilon       float64
 	SinkHeadThreshold float64
 
+	// TheoryCheck holds the rows of RUN_DIR/theory_check.parquet (the
+	// replicator probes' theory check, probes.TheoryCheck); nil when the file
+	// does not exist.
+	TheoryCheck []probes.TheoryCheckRow
+
 	// AttnSteps are the steps of the attention snapshots in RUN_DIR/attn/;
 	// Snapshots holds those of the first, a middle and the last of them.
 	AttnSteps []int64
@@ -211,6 +216,11 @@ func Load(dir string) (*Run, error) {
 		r.SinkEpsilon = metaFloat(pmeta, probes.MetaSinkEpsilon, r.SinkEpsilon)
 		r.SinkHeadThreshold = metaFloat(pmeta, probes.MetaSinkHeadThreshold, r.SinkHeadThreshold)
 		sortRows(r)
+		if tc := filepath.Join(dir, probes.TheoryCheckFile); exists(tc) {
+			if r.TheoryCheck, _, err = probes.ReadTheoryCheck(tc); err != nil {
+				return nil, runErr(dir, "%s is not readable: %w", probes.TheoryCheckFile, err)
+			}
+		}
 		if err := loadSnapshots(r); err != nil {
 			return nil, err
 		}

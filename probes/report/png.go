@@ -58,6 +58,25 @@ func linePlot(c *Chart, px int, legend bool) (*plot.Plot, error) {
 	p.Add(plotter.NewGrid())
 	named, _ := legendSeries(c)
 	for k, s := range c.Series {
+		if c.Scatter {
+			xs, ys := thinPoints(s.X, s.Y, maxScatterPoints)
+			pts := make(plotter.XYs, len(xs))
+			for i := range xs {
+				pts[i].X, pts[i].Y = xs[i], ys[i]
+			}
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return nil, fmt.Errorf("report: chart %s, series %q: %w", c.ID, s.Name, err)
+			}
+			sc.GlyphStyle.Color = rgba(colorOf(s.Color))
+			sc.GlyphStyle.Radius = vg.Points(1.6)
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			p.Add(sc)
+			if legend && s.Name != "" && k < len(named) {
+				p.Legend.Add(s.Name, sc)
+			}
+			continue
+		}
 		xs, ys := Downsample(s.X, s.Y, px)
 		pts := make(plotter.XYs, len(xs))
 		for i := range xs {

@@ -177,6 +177,16 @@ func newAxis(lo, hi float64, log, nice bool, p0, p1 float64, nTicks int) *axis {
 	return a
 }
 
+// ticksFit reports whether the labels of a's ticks fit side by side in
+// width at font size px, with a gap between them.
+func ticksFit(a *axis, width, px float64) bool {
+	w := 0.0
+	for _, t := range a.ticks {
+		w += textWidth(t.label, px) + px
+	}
+	return w <= width
+}
+
 // dataRange returns the range of the series' values on one axis.
 func dataRange(c *Chart, y bool) (lo, hi float64, ok bool) {
 	lo, hi = math.Inf(1), math.Inf(-1)
@@ -259,6 +269,9 @@ func chartSVG(c *Chart) string {
 	if c.Dropped > 0 && !c.Small {
 		h += 14
 	}
+	if c.Caption != "" && !c.Small {
+		h += 16
+	}
 	var b strings.Builder
 	class := "chart"
 	if c.Small {
@@ -278,11 +291,23 @@ func chartSVG(c *Chart) string {
 			f1(lay.w/2), f1(lay.top+lay.plotH/2), f1(lay.font))
 		return b.String()
 	}
+	if c.Scatter { // the axes reach 0, so that the signs show
+		if !c.XLog {
+			xlo, xhi = min(xlo, 0), max(xhi, 0)
+		}
+		if !c.YLog {
+			ylo, yhi = min(ylo, 0), max(yhi, 0)
+		}
+	}
 	nx, ny := 6, 5
 	if c.Small {
 		nx, ny = 3, 4
 	}
-	xa := newAxis(xlo, xhi, c.XLog, false, x0, x1, nx)
+	xa := newAxis(xlo, xhi, c.XLog, c.Scatter, x0, x1, nx)
+	for nx > 2 && !ticksFit(xa, plotW, lay.font) { // wide labels (such as 5·10⁻⁷): fewer ticks
+		nx--
+		xa = newAxis(xlo, xhi, c.XLog, c.Scatter, x0, x1, nx)
+	}
 	var ya *axis
 	if c.YRange != nil && !c.YLog {
 		ya = newAxis(c.YRange[0], c.YRange[1], false, false, y0, y1, ny)
@@ -300,6 +325,16 @@ func chartSVG(c *Chart) string {
 	for _, t := range xa.ticks {
 		if p := xa.pos(t.v); p > x0+0.5 && p < x1-0.5 {
 			fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(p), f1(p), f1(y0), f1(y1))
+		}
+	}
+	if c.Scatter { // the zero lines split the plot into agreeing and disagreeing quadrants
+		if !ya.log && ya.lo <= 0 && ya.hi >= 0 {
+			p := ya.pos(0)
+			fmt.Fprintf(&b, `<line class="zero" stroke="#999" x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(x0), f1(x1), f1(p), f1(p))
+		}
+		if !xa.log && xa.lo <= 0 && xa.hi >= 0 {
+			p := xa.pos(0)
+			fmt.Fprintf(&b, `<line class="zero" stroke="#999" x1="%s" x2="%s" y1="%s" y2="%s"/>`, f1(p), f1(p), f1(y0), f1(y1))
 		}
 	}
 	b.WriteString(`</g><g stroke="#999">`)
@@ -339,6 +374,15 @@ func chartSVG(c *Chart) string {
 		esc(clip), f1(x0-3), f1(y1-3), f1(plotW+6), f1(lay.plotH+6))
 	fmt.Fprintf(&b, `<g clip-path="url(#%s)" fill="none" stroke-width="%s" stroke-linejoin="round">`, esc(clip), map[bool]string{true: "1.2", false: "1.6"}[c.Small])
 	for _, s := range c.Series {
+		if c.Scatter {
+			xs, ys := thinPoints(s.X, s.Y, maxScatterPoints)
+			fmt.Fprintf(&b, `<g class="points" data-name="%s" fill="%s" fill-opacity="0.6" stroke="none">`, esc(s.Name), colorOf(s.Color))
+			for i := range xs {
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2.2"/>`, f1(xa.pos(xs[i])), f1(ya.pos(ys[i])))
+			}
+			b.WriteString(`</g>`)
+			continue
+		}
 		xs, ys := Downsample(s.X, s.Y, int(plotW))
 		dash := ""
 		if d := dashOf(s.Dash); d != "" {
@@ -376,6 +420,11 @@ func chartSVG(c *Chart) string {
 		}
 		for i, s := range series {
 			px, py := x0+legendPos[i][0], ly+legendPos[i][1]*17
+			if c.Scatter {
+				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3.5" fill="%s"/>`, f1(px+12), f1(py), colorOf(s.Color))
+				fmt.Fprintf(&b, `<text x="%s" y="%s">%s</text>`, f1(px+30), f1(py+lay.font*0.35), esc(s.Name))
+				continue
+			}
 			dash := ""
 			if d := dashOf(s.Dash); d != "" {
 				dash = ` stroke-dasharray="` + d + `"`
@@ -385,6 +434,13 @@ func chartSVG(c *Chart) string {
 			fmt.Fprintf(&b, `<text x="%s" y="%s">%s</text>`, f1(px+30), f1(py+lay.font*0.35), esc(s.Name))
 		}
 		b.WriteString(`</g>`)
+	}
+	if c.Caption != "" && !c.Small {
+		cy := h - 6
+		if c.Dropped > 0 {
+			cy -= 14
+		}
+		fmt.Fprintf(&b, `<text class="caption" x="%s" y="%s" font-size="11" fill="#333">%s</text>`, f1(x0), f1(cy), esc(c.Caption))
 	}
 	if c.Dropped > 0 && !c.Small {
 		what := "points"
@@ -396,6 +452,24 @@ func chartSVG(c *Chart) string {
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// maxScatterPoints bounds the dots drawn per scatter series; a series with
+// more is thinned to every k-th point when drawn (the chart keeps them all).
+const maxScatterPoints = 3000
+
+// thinPoints returns at most n of the points (x, y): all of them, or every
+// k-th with k the smallest stride that fits.
+func thinPoints(x, y []float64, n int) ([]float64, []float64) {
+	if len(x) <= n || n <= 0 {
+		return x, y
+	}
+	k := (len(x) + n - 1) / n
+	xs, ys := make([]float64, 0, n), make([]float64, 0, n)
+	for i := 0; i < len(x); i += k {
+		xs, ys = append(xs, x[i]), append(ys, y[i])
+	}
+	return xs, ys
 }
 
 // ---- heatmaps ----
