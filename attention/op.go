@@ -431,13 +431,7 @@ func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	if err != nil {
 		return nil, err
 	}
-	dqkv, err := gop.Pick[T](packed, 0, c.B*c.T, 3*op.d)
-	if err != nil {
-		return nil, err
-	}
-	grads := G.Nodes{dqkv}
-	off := n
-	views := [][]int{}
+	views := [][]int{{c.B * c.T, 3 * op.d}}
 	if op.nb == 1 {
 		views = append(views, []int{2, op.d})
 	}
@@ -447,19 +441,7 @@ func (op *MultiHeadOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	if op.ns == 1 {
 		views = append(views, []int{c.H})
 	}
-	for _, shape := range views {
-		g, err := gop.Pick[T](packed, off, shape...)
-		if err != nil {
-			return nil, err
-		}
-		grads = append(grads, g)
-		size := 1
-		for _, s := range shape {
-			size *= s
-		}
-		off += size
-	}
-	return grads, nil
+	return gop.Picks[T](packed, views...)
 }
 
 // multiHeadBackOp computes, per (b, h), with dO the output gradient:

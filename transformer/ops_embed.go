@@ -158,7 +158,7 @@ func (op *embedOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	return picks[T](packed, shapes...)
+	return gop.Picks[T](packed, shapes...)
 }
 
 // embedBackOp scatters dX into dW_E | dW_pos | dw_sink.

@@ -88,21 +88,7 @@ func (op *gateOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	var res G.Nodes
-	off := 0
-	for _, shape := range [][]int{{n, d}, {n, d}, {d, gw}, {gw}} {
-		v, err := gop.Pick[T](packed, off, shape...)
-		if err != nil {
-			return nil, err
-		}
-		res = append(res, v)
-		size := 1
-		for _, s := range shape {
-			size *= s
-		}
-		off += size
-	}
-	return res, nil
+	return gop.Picks[T](packed, []int{n, d}, []int{n, d}, []int{d, gw}, []int{gw})
 }
 
 // gateBackOp computes, with g the forward's gates and u its pre-activations,

@@ -85,7 +85,7 @@ func (op *layerNormOp[T]) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error
 	if err != nil {
 		return nil, err
 	}
-	return picks[T](packed, []int{op.n, op.d}, []int{op.d}, []int{op.d})
+	return gop.Picks[T](packed, []int{op.n, op.d}, []int{op.d}, []int{op.d})
 }
 
 // layerNormBackOp computes dX | dγ | dβ:
@@ -138,25 +138,6 @@ func (op *layerNormBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 		}
 	}
 	return op.packed, nil
-}
-
-// picks splits a packed gradient buffer into views of the given shapes, in order.
-func picks[T gop.Float](packed *G.Node, shapes ...[]int) (G.Nodes, error) {
-	res := make(G.Nodes, 0, len(shapes))
-	off := 0
-	for _, s := range shapes {
-		p, err := gop.Pick[T](packed, off, s...)
-		if err != nil {
-			return nil, err
-		}
-		res = append(res, p)
-		n := 1
-		for _, v := range s {
-			n *= v
-		}
-		off += n
-	}
-	return res, nil
 }
 
 // denseOf wraps a slice as a tensor of the given shape.

@@ -129,6 +129,23 @@ func Pick[T Float](packed *G.Node, off int, shape ...int) (*G.Node, error) {
 	return G.ApplyOp(op, packed)
 }
 
+// Picks splits a packed gradient buffer into consecutive views of the given
+// shapes, in order (the usual way an op's backward returns several gradients
+// from one buffer).
+func Picks[T Float](packed *G.Node, shapes ...[]int) (G.Nodes, error) {
+	res := make(G.Nodes, 0, len(shapes))
+	off := 0
+	for _, s := range shapes {
+		p, err := Pick[T](packed, off, s...)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, p)
+		off += prod(s)
+	}
+	return res, nil
+}
+
 func (op *pickOp[T]) Arity() int    { return 1 }
 func (op *pickOp[T]) Type() hm.Type { return FnType(len(op.shape), 1) }
 func (op *pickOp[T]) InferShape(...G.DimSizer) (tensor.Shape, error) {
