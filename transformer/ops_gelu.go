@@ -127,8 +127,8 @@ func (op *geluBackOp[T]) Do(vs ...G.Value) (G.Value, error) {
 
 // geluErfForward computes y = x·Φ(x), phi = Φ(x) and ex = e^(−x²/2). float64
 // uses math.Erf and math.Exp. float32 takes e^(−x²/2) from the SIMD exp kernel
-// and erfc(|x|/√2) = t·P(t)·e^(−x²/2), t = 1/(1 + 0.3275911·|x|/√2), from
-// Abramowitz & Stegun 7.1.26 (absolute error of erfc below 1.5e-7, so of Φ
+// and erfc(|x|/√2) = gop.ErfcPoly32(|x|/√2)·e^(−x²/2), Abramowitz & Stegun
+// 7.1.26 (absolute error of erfc below 1.5e-7, so of Φ
 // below 7.5e-8: float32's rounding near 1); TestGeluErf32 checks it against
 // float64.
 func geluErfForward[T gop.Float](x, y, phi, ex []T) {
@@ -144,9 +144,7 @@ func geluErfForward[T gop.Float](x, y, phi, ex []T) {
 			if z < 0 {
 				z = -z
 			}
-			t := 1 / (1 + 0.3275911*z)
-			poly := t * (0.254829592 + t*(-0.284496736+t*(1.421413741+t*(-1.453152027+t*1.061405429))))
-			half := 0.5 * poly * e32[i] // ½erfc(|x|/√2) = Φ(−|x|)
+			half := 0.5 * gop.ErfcPoly32(z) * e32[i] // ½erfc(|x|/√2) = Φ(−|x|)
 			p := half
 			if v >= 0 {
 				p = 1 - half

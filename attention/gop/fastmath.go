@@ -48,9 +48,17 @@ func erf32(x float32) float32 {
 // erf(x) = 1 − t(a₁ + t(a₂ + t(a₃ + t(a₄ + t a₅)))) e^{−x²} with t = 1/(1 + p x).
 // Absolute error < 5e-7 in float32.
 func Erf32Exp(x, e float32) float32 {
+	return 1 - ErfcPoly32(x)*e
+}
+
+// ErfcPoly32 is Abramowitz and Stegun 7.1.26's factor of erfc for x ≥ 0:
+// erfc(x) ≈ ErfcPoly32(x)·e^{−x²}, t(a₁ + t(a₂ + t(a₃ + t(a₄ + t a₅)))) with
+// t = 1/(1 + p x) (absolute error of erfc < 1.5e-7). Callers that need erfc
+// itself (small tails, as GELU's Φ(−|x|)) use it without the cancellation of
+// 1 − erf.
+func ErfcPoly32(x float32) float32 {
 	t := 1 / (1 + 0.3275911*x)
-	y := t * (0.254829592 + t*(-0.284496736+t*(1.421413741+t*(-1.453152027+t*1.061405429))))
-	return 1 - y*e
+	return t * (0.254829592 + t*(-0.284496736+t*(1.421413741+t*(-1.453152027+t*1.061405429))))
 }
 
 // exp32 is the Cephes expf scheme: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-6
