@@ -7,7 +7,6 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/sinklab/sinklab/attention/gop"
-	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // The sink logit (MultiHeadConfig.SinkLogit): one learned logit b_h per head
@@ -73,16 +72,7 @@ func sinkRowForward[T gop.Float](s, p []T, n int, b T) (z, p0 T) {
 		m = max(m, x)
 	}
 	e0 := gop.Exp(b - m)
-	z = e0
-	if s32, ok := any(s).([]float32); ok {
-		z += T(vmath.ExpShift(s32, any(p).([]float32), float32(m)))
-	} else {
-		for j, x := range s {
-			e := gop.Exp(x - m)
-			p[j] = e
-			z += e
-		}
-	}
+	z = e0 + gop.ExpShift(s, p, m)
 	inv := 1 / z
 	for j := range p {
 		p[j] *= inv

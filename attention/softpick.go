@@ -2,7 +2,6 @@ package attention
 
 import (
 	"github.com/sinklab/sinklab/attention/gop"
-	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // Softpick (Zuhri, Fuadi, Aji 2025, "Softpick: No Attention Sink, No Massive
@@ -39,13 +38,7 @@ func softpickForward[T gop.Float](s, p []T) T {
 		m = max(m, x)
 	}
 	c := gop.Exp(-m)
-	if s32, ok := any(s).([]float32); ok {
-		vmath.ExpShift(s32, any(p).([]float32), float32(m)) // p = e^{s−m}
-	} else {
-		for j, x := range s {
-			p[j] = gop.Exp(x - m)
-		}
-	}
+	gop.ExpShift(s, p, m) // p = e^{s−m}
 	var den T
 	for j := range p {
 		e := p[j] - c

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/sinklab/sinklab/attention/gop"
-	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // Attention variants (config key model.attention): how the query and key rows
@@ -255,15 +254,7 @@ func rowForward[T gop.Float](v attnVariant, s, p []T, n int) T {
 			m = max(m, 0)
 			sum = gop.Exp(-m)
 		}
-		if s32, ok := any(s).([]float32); ok {
-			sum += T(vmath.ExpShift(s32, any(p).([]float32), float32(m)))
-		} else {
-			for j, x := range s {
-				e := gop.Exp(x - m)
-				p[j] = e
-				sum += e
-			}
-		}
+		sum += gop.ExpShift(s, p, m)
 		z = sum
 		inv := 1 / sum
 		for j := range p {

@@ -9,7 +9,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sinklab/sinklab/attention/gop"
-	"github.com/sinklab/sinklab/attention/vmath"
 )
 
 // crossEntropyOp is softmax and cross-entropy fused, with a loss weight per
@@ -80,16 +79,7 @@ func (op *crossEntropyOp[T]) Do(vs ...G.Value) (G.Value, error) {
 					mx, am = x, j
 				}
 			}
-			var z T
-			if r32, ok := any(row).([]float32); ok {
-				z = T(vmath.ExpShift(r32, any(p).([]float32), float32(mx)))
-			} else {
-				for j, x := range row {
-					e := gop.Exp(x - mx)
-					p[j] = e
-					z += e
-				}
-			}
+			z := gop.ExpShift(row, p, mx)
 			inv := 1 / z
 			for j := range p {
 				p[j] *= inv

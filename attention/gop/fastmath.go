@@ -1,6 +1,10 @@
 package gop
 
-import "math"
+import (
+	"math"
+
+	"github.com/sinklab/sinklab/attention/vmath"
+)
 
 // Exp returns e^x. float32 uses a fast polynomial (relative error < 2e-7 on
 // [−87, 88], 0 below, +Inf above); float64 uses math.Exp, so gradient checks in
@@ -114,4 +118,20 @@ func tanh32(x float32) float32 {
 	q = q*x2 + 2.26843463243900e-03
 	q = q*x2 + 4.89352518554385e-03
 	return p / q
+}
+
+// ExpShift writes p[j] = e^{s[j]−m} and returns Σⱼ p[j]: the exponentials of a
+// softmax row shifted by its max m. float32 runs vmath's SIMD kernel; float64
+// uses math.Exp term by term. p may be s.
+func ExpShift[T Float](s, p []T, m T) T {
+	if s32, ok := any(s).([]float32); ok {
+		return T(vmath.ExpShift(s32, any(p).([]float32), float32(m)))
+	}
+	var sum T
+	for j, x := range s {
+		e := Exp(x - m)
+		p[j] = e
+		sum += e
+	}
+	return sum
 }
