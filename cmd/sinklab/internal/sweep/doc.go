@@ -15,6 +15,10 @@
 //	grid:                             # one list per key; the cells are the cross product
 //	  model.attention: [softmax, sigmoid]
 //	  model.n_heads: [1, 4]
+//	variants:                         # optional: named sets of values, one more grid dimension (outermost)
+//	  softmax: {}                     #   the base configuration itself
+//	  gate-head: {model.gate: head}
+//	  sink-logit: {model.sink_logit: true}
 //	seeds: [1, 2]                     # optional; default [1]
 //	slurm:                            # optional #SBATCH defaults (flags override them)
 //	  partition: debug
@@ -23,9 +27,13 @@
 //	  mem: 2G
 //	  extra: ["--qos=short"]
 //
-// Cells are numbered in grid order: the first grid key varies slowest, the
-// seed fastest. A cell's id names its grid values and seed, for example
-// attention-sigmoid__n_heads-4__seed-1 (keys shortened to their last segment
+// Cells are numbered in grid order: the variants (when given) vary slowest,
+// then the grid keys in file order, the seed fastest. Variants compare
+// settings that live on different keys (a gate, a sink logit, another
+// attention type) without the cross product of those keys; a variant's keys
+// may not also be set in base or grid, and sweep.parquet names the variant in
+// its "variant" column. A cell's id names its grid values and seed, for example
+// attention-sigmoid__n_heads-4__seed-1 or variant-gate-head__seed-1 (keys shortened to their last segment
 // when that is unambiguous; a value with characters outside [A-Za-z0-9._-]
 // or a very long id gets a short hash of the exact values appended).
 //

@@ -64,16 +64,33 @@ type Plan struct {
 	Seeds []uint64     // seeds, in file order
 	Slurm SlurmOptions // #SBATCH defaults from the file
 	Cells []Cell       // the cross product, in grid order
+	// Variants are the file's named override sets, in file order. When there
+	// are any, Keys[0] is VariantKey and Grid[0] their names: each variant is
+	// one more value of the outermost grid dimension, and a cell of variant v
+	// gets Variants[v].Sets instead of a "variant=v" setting.
+	Variants []Variant
+}
+
+// VariantKey is the pseudo grid key under which a sweep file's variants
+// appear in Plan.Keys, a cell's Params and sweep.parquet.
+const VariantKey = "variant"
+
+// Variant is one entry of a sweep file's variants: a name and the config
+// values that make it (possibly none: the base configuration itself).
+type Variant struct {
+	Name string
+	Sets []Param
 }
 
 // fileDoc is the YAML layout of a sweep file.
 type fileDoc struct {
-	Name  string       `yaml:"name"`
-	Task  string       `yaml:"task"`
-	Base  yaml.Node    `yaml:"base"`
-	Grid  yaml.Node    `yaml:"grid"`
-	Seeds yaml.Node    `yaml:"seeds"`
-	Slurm SlurmOptions `yaml:"slurm"`
+	Name     string       `yaml:"name"`
+	Task     string       `yaml:"task"`
+	Base     yaml.Node    `yaml:"base"`
+	Grid     yaml.Node    `yaml:"grid"`
+	Variants yaml.Node    `yaml:"variants"`
+	Seeds    yaml.Node    `yaml:"seeds"`
+	Slurm    SlurmOptions `yaml:"slurm"`
 }
 
 // maxReadableID bounds the readable part of a cell id (file names stay well
@@ -169,6 +186,22 @@ func Parse(content []byte) (*Plan, error) {
 		p.Keys = append(p.Keys, kv.key)
 		p.Grid = append(p.Grid, kv.values)
 	}
+	variants, err := parseVariants(&doc.Variants, seen)
+	if err != nil {
+		return nil, fmt.Errorf("sweep file: variants: %w", err)
+	}
+	if len(variants) > 0 {
+		if _, ok := seen[VariantKey]; ok {
+			return nil, fmt.Errorf("sweep file: %q is the column of variants: it cannot also be a config key", VariantKey)
+		}
+		names := make([]string, len(variants))
+		for i, v := range variants {
+			names[i] = v.Name
+		}
+		p.Variants = variants
+		p.Keys = append([]string{VariantKey}, p.Keys...)
+		p.Grid = append([][]string{names}, p.Grid...)
+	}
 	seeds, err := parseSeeds(&doc.Seeds)
 	if err != nil {
 		return nil, fmt.Errorf("sweep file: seeds: %w", err)
@@ -181,6 +214,54 @@ func Parse(content []byte) (*Plan, error) {
 		return nil, fmt.Errorf("sweep file: %w", err)
 	}
 	return p, nil
+}
+
+// parseVariants reads the variants: mapping, name → mapping of config values
+// ({} or nothing for the base configuration). Names are folder-safe and
+// distinct; a variant's keys may not be set in base or grid (seen), nor be
+// seed or task.
+func parseVariants(n *yaml.Node, seen map[string]string) ([]Variant, error) {
+	if n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping of variant names to config values, e.g. gate-head: {model.gate: head}", n.Line)
+	}
+	if len(n.Content) == 0 {
+		return nil, errors.New("empty mapping (leave variants out for a plain grid)")
+	}
+	var out []Variant
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name := strings.TrimSpace(k.Value)
+		if !safeValue.MatchString(name) || strings.Contains(name, "__") {
+			return nil, fmt.Errorf("line %d: variant name %q: use letters, digits, '.', '_' and '-' only (no \"__\")", k.Line, name)
+		}
+		if slices.ContainsFunc(out, func(o Variant) bool { return o.Name == name }) {
+			return nil, fmt.Errorf("line %d: variant %q is listed twice", k.Line, name)
+		}
+		if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+			v = &yaml.Node{} // {} is the base configuration
+		}
+		kvs, err := flatten(v, "", false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		vr := Variant{Name: name}
+		for _, kv := range kvs {
+			switch {
+			case kv.key == "seed" || kv.key == "task":
+				return nil, fmt.Errorf("%s: %s cannot be set by a variant", name, kv.key)
+			case seen[kv.key] != "":
+				return nil, fmt.Errorf("%s: key %q is also set in %s", name, kv.key, seen[kv.key])
+			case slices.ContainsFunc(vr.Sets, func(p Param) bool { return p.Key == kv.key }):
+				return nil, fmt.Errorf("%s: key %q is given twice", name, kv.key)
+			}
+			vr.Sets = append(vr.Sets, Param{kv.key, kv.values[0]})
+		}
+		out = append(out, vr)
+	}
+	return out, nil
 }
 
 // parseSeeds reads the seeds: list (default [1]). Seeds are whole numbers
@@ -337,8 +418,14 @@ func (p *Plan) expand() error {
 		for _, seed := range p.Seeds {
 			c := Cell{Index: len(p.Cells), Task: task, Params: params, Seed: seed}
 			c.Sets = append(c.Sets, baseSets...)
-			for _, kv := range params {
-				if kv.Key != "task" {
+			for k, kv := range params {
+				switch {
+				case kv.Key == "task":
+				case kv.Key == VariantKey && k == 0 && len(p.Variants) > 0:
+					for _, s := range p.Variants[pos[0]].Sets {
+						c.Sets = append(c.Sets, s.Key+"="+s.Value)
+					}
+				default:
 					c.Sets = append(c.Sets, kv.Key+"="+kv.Value)
 				}
 			}

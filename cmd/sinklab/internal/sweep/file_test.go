@@ -203,3 +203,67 @@ func TestLoadNamesPlanAfterFile(t *testing.T) {
 		t.Fatal("Load of a missing file: no error")
 	}
 }
+
+func TestParseVariants(t *testing.T) {
+	p, err := Parse([]byte(`
+task: text
+base:
+  train.steps: 40
+variants:
+  softmax: {}
+  gate-head: {model.gate: head}
+  both:
+    model: {sink_logit: true, kv_bias: true}
+grid:
+  model.n_heads: [1, 4]
+seeds: [3]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{VariantKey, "model.n_heads"}; !slices.Equal(p.Keys, want) {
+		t.Fatalf("keys %v, want %v", p.Keys, want)
+	}
+	want := []struct {
+		id   string
+		sets []string
+	}{
+		{"variant-softmax__n_heads-1__seed-3", []string{"train.steps=40", "model.n_heads=1", "seed=3"}},
+		{"variant-softmax__n_heads-4__seed-3", []string{"train.steps=40", "model.n_heads=4", "seed=3"}},
+		{"variant-gate-head__n_heads-1__seed-3", []string{"train.steps=40", "model.gate=head", "model.n_heads=1", "seed=3"}},
+		{"variant-gate-head__n_heads-4__seed-3", []string{"train.steps=40", "model.gate=head", "model.n_heads=4", "seed=3"}},
+		{"variant-both__n_heads-1__seed-3", []string{"train.steps=40", "model.sink_logit=true", "model.kv_bias=true", "model.n_heads=1", "seed=3"}},
+		{"variant-both__n_heads-4__seed-3", []string{"train.steps=40", "model.sink_logit=true", "model.kv_bias=true", "model.n_heads=4", "seed=3"}},
+	}
+	if len(p.Cells) != len(want) {
+		t.Fatalf("%d cells, want %d", len(p.Cells), len(want))
+	}
+	for i, w := range want {
+		c := p.Cells[i]
+		if c.ID != w.id || !slices.Equal(c.Sets, w.sets) || c.Task != "text" {
+			t.Errorf("cell %d: id %q sets %v task %s, want %q %v text", i, c.ID, c.Sets, c.Task, w.id, w.sets)
+		}
+		if v := []string{"softmax", "gate-head", "both"}[i/2]; c.Params[0] != (Param{VariantKey, v}) {
+			t.Errorf("cell %d: params %v, want variant %s first", i, c.Params, v)
+		}
+	}
+}
+
+func TestParseVariantsRejects(t *testing.T) {
+	for name, tc := range map[string]struct{ file, want string }{
+		"clash with base":  {"base: {model.gate: head}\nvariants:\n  g: {model.gate: elementwise}\n", `key "model.gate" is also set in base`},
+		"clash with grid":  {"grid: {model.gate: [head]}\nvariants:\n  g: {model.gate: elementwise}\n", `key "model.gate" is also set in grid`},
+		"bad name":         {"variants:\n  a/b: {model.gate: head}\n", `variant name "a/b"`},
+		"double name":      {"variants:\n  a: {model.gate: head}\n  a: {}\n", `variant "a" is listed twice`},
+		"list value":       {"variants:\n  a: {model.n_heads: [1, 2]}\n", "lists belong in grid"},
+		"seed":             {"variants:\n  a: {seed: 2}\n", "seed cannot be set by a variant"},
+		"not a mapping":    {"variants: [a, b]\n", "want a mapping of variant names"},
+		"empty":            {"variants: {}\n", "empty mapping"},
+		"variant grid key": {"grid: {variant: [x]}\nvariants:\n  a: {}\n", `"variant" is the column of variants`},
+	} {
+		_, err := Parse([]byte(tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
