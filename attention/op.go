@@ -24,7 +24,7 @@ type MultiHeadConfig struct {
 	// put weight on instead of a real token.
 	KVBias bool
 	// MLPHidden is F, the hidden width of MLP attention's φ (the paper's
-	// mlp_ratio·HD). Used by the mlp variants only.
+	// mlp_ratio·HD; model.attn_mlp_ratio sets it apart). Used by the mlp variants only.
 	MLPHidden int
 	// SinkLogit adds one learned logit b_h per head to every row's softmax
 	// denominator, a key with no value (softmax only; see sinklogit.go and

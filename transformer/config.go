@@ -39,8 +39,12 @@ type ModelConfig struct {
 	// Attention is the attention variant: one of attention.Variants(), or the
 	// paper's name for it (attention.PaperVariants(), e.g. raw_dotproduct_norm);
 	// Validate stores the canonical name. MLP attention's φ has hidden width
-	// mlp_ratio·d_head, as in the paper. Default softmax.
+	// AttnMLPRatio·d_head. Default softmax.
 	Attention string `json:"attention"`
+	// AttnMLPRatio is MLP attention's φ width over d_head (d_head →
+	// AttnMLPRatio·d_head → d_head). 0 (default) follows MLPRatio, as the
+	// paper's code does; setting it with a type that has no φ is an error.
+	AttnMLPRatio int `json:"attn_mlp_ratio"`
 	// SinkToken prepends a learned vector to every sequence (StreamingLLM's
 	// sink token). Default false.
 	SinkToken bool `json:"sink_token"`
@@ -268,6 +272,15 @@ func DefaultConfig(task string) (Config, error) {
 	return c, nil
 }
 
+// PhiRatio is MLP attention's φ width over d_head: AttnMLPRatio, or MLPRatio
+// when that is 0.
+func (m ModelConfig) PhiRatio() int {
+	if m.AttnMLPRatio > 0 {
+		return m.AttnMLPRatio
+	}
+	return m.MLPRatio
+}
+
 // TotalSteps is the number of optimizer steps of the run: train.steps, or
 // train.epochs passes over data.pool in batches of train.batch (the last batch
 // of each epoch holds the remainder).
@@ -302,6 +315,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model.n_heads = %d does not divide model.d_model = %d", m.Heads, m.DModel)
 	case m.MLPRatio < 1:
 		return fmt.Errorf("model.mlp_ratio must be ≥ 1, got %d", m.MLPRatio)
+	case m.AttnMLPRatio < 0:
+		return fmt.Errorf("model.attn_mlp_ratio must be ≥ 1 (or 0: follow model.mlp_ratio), got %d", m.AttnMLPRatio)
+	case m.AttnMLPRatio > 0 && !attention.VariantHasMLP(m.Attention):
+		return fmt.Errorf("model.attn_mlp_ratio sets MLP attention's φ, but model.attention = %s has none (use mlp or mlp-norm)", m.Attention)
 	case !slices.Contains([]string{PosLearnedAdd, PosConcat, PosNone}, m.Positions):
 		return fmt.Errorf("model.positions = %q: want learned-add, concat or none", m.Positions)
 	case m.Positions == PosConcat && m.DModel%2 != 0:

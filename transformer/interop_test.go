@@ -36,6 +36,7 @@ func TestTorchReproducesLogits(t *testing.T) {
 			c.Model.Init, c.Model.GELU, c.Model.UnembedBias = InitGPT2, GeluTanh, false
 		},
 		"kv-bias/mlp-norm":     func(c *Config) { c.Model.KVBias, c.Model.Attention = true, "mlp-norm" },
+		"mlp/attn-mlp-ratio-2": func(c *Config) { c.Model.Attention, c.Model.AttnMLPRatio = "mlp", 2 },
 		"linear (kernel-norm)": func(c *Config) { c.Model.Attention = "kernel-norm" },
 		"gate-head/sink-logit": func(c *Config) { c.Model.Gate, c.Model.SinkLogit = GateHead, true },
 		"gate-elementwise/no-ln/gpt2-init": func(c *Config) {

@@ -145,7 +145,7 @@ func NewModel[T gop.Float](cfg ModelConfig, seqLen int, seed uint64) (*Model[T],
 			add(b+"attn.b_gate", false, bias(d), gw)
 		}
 		if attention.VariantHasMLP(cfg.Attention) { // φ of MLP attention, shared by the heads
-			hd, fa := m.HD(), cfg.MLPRatio*m.HD()
+			hd, fa := m.HD(), cfg.PhiRatio()*m.HD()
 			add(b+"attn.mlp.W_in", true, weight(hd), hd, fa)
 			add(b+"attn.mlp.b_in", false, bias(hd), fa)
 			add(b+"attn.mlp.W_out", true, weight(fa), fa, hd)
@@ -246,7 +246,7 @@ func buildGraph[T gop.Float](m *Model[T], b int, train bool, lossScale T) (*grap
 		}
 		acfg := attention.MultiHeadConfig{
 			B: b, T: tp, H: cfg.Heads, HD: d / cfg.Heads, Causal: cfg.Causal, Variant: cfg.Attention, KVBias: cfg.KVBias,
-			MLPHidden: cfg.MLPRatio * (d / cfg.Heads), SinkLogit: cfg.SinkLogit}
+			MLPHidden: cfg.PhiRatio() * (d / cfg.Heads), SinkLogit: cfg.SinkLogit}
 		var a *G.Node
 		var aop *attention.MultiHeadOp[T]
 		if cfg.SinkLogit {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/sinklab/sinklab/attention"
@@ -17,20 +18,21 @@ func TestModelGradCheck(t *testing.T) {
 		PreLN: true, MLP: true, Causal: true, Attention: attention.VariantSoftmax, Precision: "float64",
 		Init: InitTorch, InitStd: 0.3, GELU: GeluErf, UnembedBias: true, DOut: 7}
 	cases := map[string]func(c *ModelConfig){
-		"default":            func(c *ModelConfig) {},
-		"gpt2/tanh/no-bias":  func(c *ModelConfig) { c.Init, c.GELU, c.UnembedBias = InitGPT2, GeluTanh, false },
-		"4-way-output":       func(c *ModelConfig) { c.DOut = 4 },
-		"learned-add":        func(c *ModelConfig) { c.Positions = PosLearnedAdd },
-		"no-pos/non-causal":  func(c *ModelConfig) { c.Positions, c.Causal = PosNone, false },
-		"sink-token+kv-bias": func(c *ModelConfig) { c.SinkToken, c.KVBias = true, true },
-		"no-ln/no-mlp":       func(c *ModelConfig) { c.PreLN, c.MLP = false, false },
-		"sigmoid":            func(c *ModelConfig) { c.Attention = attention.VariantSigmoid },
-		"softmax1":           func(c *ModelConfig) { c.Attention = attention.VariantSoftmax1 },
-		"mlp_norm+kv-bias":   func(c *ModelConfig) { c.Attention, c.KVBias = "mlp_norm", true }, // the paper's name
-		"mlp":                func(c *ModelConfig) { c.Attention = attention.VariantMLP },
-		"linear (kernel)":    func(c *ModelConfig) { c.Attention = "linear" },
-		"uniform":            func(c *ModelConfig) { c.Attention = attention.VariantUniform },
-		"gate-head":          func(c *ModelConfig) { c.Gate = GateHead },
+		"default":              func(c *ModelConfig) {},
+		"gpt2/tanh/no-bias":    func(c *ModelConfig) { c.Init, c.GELU, c.UnembedBias = InitGPT2, GeluTanh, false },
+		"4-way-output":         func(c *ModelConfig) { c.DOut = 4 },
+		"learned-add":          func(c *ModelConfig) { c.Positions = PosLearnedAdd },
+		"no-pos/non-causal":    func(c *ModelConfig) { c.Positions, c.Causal = PosNone, false },
+		"sink-token+kv-bias":   func(c *ModelConfig) { c.SinkToken, c.KVBias = true, true },
+		"no-ln/no-mlp":         func(c *ModelConfig) { c.PreLN, c.MLP = false, false },
+		"sigmoid":              func(c *ModelConfig) { c.Attention = attention.VariantSigmoid },
+		"softmax1":             func(c *ModelConfig) { c.Attention = attention.VariantSoftmax1 },
+		"mlp_norm+kv-bias":     func(c *ModelConfig) { c.Attention, c.KVBias = "mlp_norm", true }, // the paper's name
+		"mlp":                  func(c *ModelConfig) { c.Attention = attention.VariantMLP },
+		"mlp/attn_mlp_ratio=3": func(c *ModelConfig) { c.Attention, c.AttnMLPRatio = attention.VariantMLP, 3 },
+		"linear (kernel)":      func(c *ModelConfig) { c.Attention = "linear" },
+		"uniform":              func(c *ModelConfig) { c.Attention = attention.VariantUniform },
+		"gate-head":            func(c *ModelConfig) { c.Gate = GateHead },
 		"gate-elementwise/gpt2/no-ln": func(c *ModelConfig) {
 			c.Gate, c.Init, c.PreLN = GateElementwise, InitGPT2, false
 		},
@@ -108,4 +110,29 @@ func ExampleNewModel() {
 	m, _ := NewModel[float32](cfg, 12, 1)
 	fmt.Println(len(m.Params), "tensors,", m.NumParams(), "parameters")
 	// Output: 30 tensors, 416868 parameters
+}
+
+// TestAttnMLPRatio checks φ's width: model.attn_mlp_ratio·d_head when set,
+// model.mlp_ratio·d_head (the paper's tie) when 0.
+func TestAttnMLPRatio(t *testing.T) {
+	base := ModelConfig{Vocab: 7, DModel: 8, Layers: 1, Heads: 2, MLPRatio: 4, NCtx: 5, Positions: PosConcat,
+		PreLN: true, MLP: true, Causal: true, Attention: attention.VariantMLPNorm, Precision: "float64",
+		Init: InitTorch, InitStd: 0.3, GELU: GeluErf, UnembedBias: true, DOut: 7}
+	for ratio, want := range map[int]int{0: 4 * 4, 1: 4, 3: 3 * 4} {
+		cfg := base
+		cfg.AttnMLPRatio = ratio
+		m, err := NewModel[float64](cfg, 4, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Param("blocks.0.attn.mlp.W_in").Shape; !slices.Equal(got, []int{4, want}) {
+			t.Errorf("attn_mlp_ratio %d: W_in shape %v, want [4 %d]", ratio, got, want)
+		}
+		if got := m.Param("blocks.0.attn.mlp.W_out").Shape; !slices.Equal(got, []int{want, 4}) {
+			t.Errorf("attn_mlp_ratio %d: W_out shape %v, want [%d 4]", ratio, got, want)
+		}
+		if got := m.Param("blocks.0.mlp.W_in"); got == nil || !slices.Equal(got.Shape, []int{8, 32}) {
+			t.Errorf("attn_mlp_ratio %d: block MLP W_in %v, want [8 32] (mlp_ratio 4)", ratio, got)
+		}
+	}
 }
