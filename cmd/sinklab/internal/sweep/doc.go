@@ -32,10 +32,11 @@
 // settings that live on different keys (a gate, a sink logit, another
 // attention type) without the cross product of those keys; a variant's keys
 // may not also be set in base or grid, and sweep.parquet names the variant in
-// its "variant" column. A cell's id names its grid values and seed, for example
-// attention-sigmoid__n_heads-4__seed-1 or variant-gate-head__seed-1 (keys shortened to their last segment
-// when that is unambiguous; a value with characters outside [A-Za-z0-9._-]
-// or a very long id gets a short hash of the exact values appended).
+// its "variant" column. A cell's id names its grid values and seed, for
+// example attention-sigmoid__n_heads-4__seed-1 or variant-gate-head__seed-1
+// (keys shortened to their last segment when that is unambiguous; a value
+// with characters outside [A-Za-z0-9._-] or a very long id gets a short hash
+// of the exact values appended).
 //
 // # The sweep folder
 //

@@ -240,10 +240,7 @@ func parseVariants(n *yaml.Node, seen map[string]string) ([]Variant, error) {
 		if slices.ContainsFunc(out, func(o Variant) bool { return o.Name == name }) {
 			return nil, fmt.Errorf("line %d: variant %q is listed twice", k.Line, name)
 		}
-		if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
-			v = &yaml.Node{} // {} is the base configuration
-		}
-		kvs, err := flatten(v, "", false)
+		kvs, err := flatten(v, "", false) // {} or nothing: no values, the base configuration
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -421,7 +418,7 @@ func (p *Plan) expand() error {
 			for k, kv := range params {
 				switch {
 				case kv.Key == "task":
-				case kv.Key == VariantKey && k == 0 && len(p.Variants) > 0:
+				case k == 0 && len(p.Variants) > 0: // Keys[0] is VariantKey
 					for _, s := range p.Variants[pos[0]].Sets {
 						c.Sets = append(c.Sets, s.Key+"="+s.Value)
 					}
